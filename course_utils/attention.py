@@ -1,0 +1,252 @@
+"""Attention as a soft, differentiable lookup: score -> softmax -> weighted sum.
+
+The notes' three steps (Part I, "Machine translation with attention"):
+
+1. **score**: how well the query matches every key, e.g. a dot product  q·kᵢ
+2. **softmax**: normalise the scores into weights αᵢ that are ≥ 0 and sum to 1
+3. **weighted sum**: the context vector  c = Σᵢ αᵢ vᵢ
+
+Conventions (DESIGN.md): batch first, ``(batch, ..., n, d)``; a boolean mask is
+**True = may attend**, broadcastable to the scores ``(..., n_q, n_k)`` (as in
+:func:`torch.nn.functional.scaled_dot_product_attention`); float32 and float64 keep their
+dtype. Bad input raises a ``ValueError``/``TypeError`` naming the argument and the shapes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "masked_softmax",
+    "dot_product_scores",
+    "hard_attention_weights",
+    "context_vector",
+    "scaled_dot_product_attention",
+    "AdditiveAttention",
+]
+
+
+# --------------------------------------------------------------------------- checks
+def _require_float_tensor(name: str, x: object, min_dim: int, expected: str) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape {expected}, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    if x.dim() < min_dim:
+        raise ValueError(
+            f"{name} must have at least {min_dim} dimensions, shape {expected}; "
+            f"got shape {tuple(x.shape)}"
+        )
+    return x
+
+
+def _require_same_dtype(**tensors: Tensor) -> None:
+    dtypes = {name: t.dtype for name, t in tensors.items()}
+    if len(set(dtypes.values())) > 1:
+        listed = ", ".join(f"{n} {d}" for n, d in dtypes.items())
+        raise TypeError(f"tensors must share one dtype, got {listed}")
+
+
+def _require_same_batch(name_a: str, a: Tensor, name_b: str, b: Tensor, tail: int) -> None:
+    if a.shape[:-tail] != b.shape[:-tail]:
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same leading (batch) dimensions; got "
+            f"{name_a} {tuple(a.shape)} and {name_b} {tuple(b.shape)}"
+        )
+
+
+def _check_mask(mask: object, scores: Tensor) -> Tensor:
+    if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
+        got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
+        raise TypeError(f"mask must be a boolean tensor (True = may attend), got {got}")
+    try:
+        shape = torch.broadcast_shapes(mask.shape, scores.shape)
+    except RuntimeError:
+        shape = None
+    if shape != scores.shape:
+        raise ValueError(
+            f"mask of shape {tuple(mask.shape)} does not broadcast to the scores' shape "
+            f"{tuple(scores.shape)} (..., n_q, n_k)"
+        )
+    return mask
+
+
+# --------------------------------------------------------------------------- step 2: softmax
+def masked_softmax(scores: Tensor, mask: Tensor | None = None, dim: int = -1) -> Tensor:
+    """Attention weights α = softmax(scores) over ``dim``, only where ``mask`` is True.
+
+    Args:
+        scores: ``(..., n_q, n_k)`` float tensor.
+        mask: optional bool tensor broadcastable to ``scores``; True = may attend.
+        dim: the key axis to normalise over (default the last).
+
+    Returns:
+        Weights of the shape and dtype of ``scores``; each row sums to 1 over the allowed
+        keys. A row with nothing to attend to is all zeros (never NaN), with finite gradients.
+    """
+    scores = _require_float_tensor("scores", scores, 1, "(..., n_k)")
+    if mask is None:
+        return torch.softmax(scores, dim=dim)
+    mask = _check_mask(mask, scores).expand_as(scores)
+    has_any = mask.any(dim=dim, keepdim=True)  # rows with at least one allowed key
+    # Masked keys get -inf (exp(-inf) = 0); rows with no allowed key are zeroed first so
+    # that softmax never sees a row of only -inf (which would give 0/0 = NaN).
+    filled = scores.masked_fill(~mask, float("-inf")).masked_fill(~has_any, 0.0)
+    weights = torch.softmax(filled, dim=dim)
+    return weights.masked_fill(~mask, 0.0)
+
+
+def hard_attention_weights(scores: Tensor) -> Tensor:
+    """Hard (argmax) attention: a one-hot weight on the best-scoring key.
+
+    Args:
+        scores: ``(..., n_q, n_k)``.
+
+    Returns:
+        ``(..., n_q, n_k)`` one-hot weights of the dtype of ``scores``. The argmax is not
+        differentiable: the result has no ``grad_fn``, so no gradient flows back to the scores.
+    """
+    scores = _require_float_tensor("scores", scores, 1, "(..., n_k)")
+    best = scores.argmax(dim=-1)
+    return nn.functional.one_hot(best, scores.shape[-1]).to(scores.dtype)
+
+
+# --------------------------------------------------------------------------- step 1: score
+def dot_product_scores(query: Tensor, keys: Tensor, scaled: bool = True) -> Tensor:
+    """Dot-product scores  sᵢⱼ = qᵢ·kⱼ (/ √d when ``scaled``).
+
+    Args:
+        query: ``(..., n_q, d)``.
+        keys: ``(..., n_k, d)`` with the same leading dimensions as ``query``.
+        scaled: divide by √d (the Transformer's Score = QKᵀ/√d_k).
+
+    Returns:
+        ``(..., n_q, n_k)`` scores.
+    """
+    query = _require_float_tensor("query", query, 2, "(..., n_q, d)")
+    keys = _require_float_tensor("keys", keys, 2, "(..., n_k, d)")
+    _require_same_dtype(query=query, keys=keys)
+    if query.shape[-1] != keys.shape[-1]:
+        raise ValueError(
+            f"query and keys must have the same last dimension d; got query "
+            f"{tuple(query.shape)} (..., n_q, d) and keys {tuple(keys.shape)} (..., n_k, d)"
+        )
+    _require_same_batch("query", query, "keys", keys, tail=2)
+    scores = query @ keys.transpose(-2, -1)  # s = Q Kᵀ
+    if scaled:
+        scores = scores / math.sqrt(query.shape[-1])  # s = Q Kᵀ / √d_k
+    return scores
+
+
+# --------------------------------------------------------------------------- step 3: sum
+def context_vector(weights: Tensor, values: Tensor) -> Tensor:
+    """The context vector  c = Σᵢ αᵢ vᵢ  for every query.
+
+    Args:
+        weights: ``(..., n_q, n_k)`` attention weights α.
+        values: ``(..., n_k, d_v)`` with the same leading dimensions.
+
+    Returns:
+        ``(..., n_q, d_v)``.
+    """
+    weights = _require_float_tensor("weights", weights, 2, "(..., n_q, n_k)")
+    values = _require_float_tensor("values", values, 2, "(..., n_k, d_v)")
+    _require_same_dtype(weights=weights, values=values)
+    if weights.shape[-1] != values.shape[-2]:
+        raise ValueError(
+            f"weights have n_k = {weights.shape[-1]} keys but values have "
+            f"{values.shape[-2]} rows; got weights {tuple(weights.shape)} (..., n_q, n_k) and "
+            f"values {tuple(values.shape)} (..., n_k, d_v)"
+        )
+    _require_same_batch("weights", weights, "values", values, tail=2)
+    return weights @ values  # c = Σᵢ αᵢ vᵢ
+
+
+# --------------------------------------------------------------------------- all three
+def scaled_dot_product_attention(
+    query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """A(Q, K, V) = softmax(QKᵀ / √d_k) V, returning the weights too.
+
+    Args:
+        query: ``(..., n_q, d_k)``.
+        key: ``(..., n_k, d_k)``.
+        value: ``(..., n_k, d_v)``.
+        mask: optional bool, broadcastable to ``(..., n_q, n_k)``; True = may attend.
+
+    Returns:
+        ``(output, weights)``: output ``(..., n_q, d_v)``, weights ``(..., n_q, n_k)``.
+        The output equals :func:`torch.nn.functional.scaled_dot_product_attention`'s
+        (except on fully masked rows, where this one gives zeros instead of NaN).
+    """
+    value = _require_float_tensor("value", value, 2, "(..., n_k, d_v)")
+    scores = dot_product_scores(query, key, scaled=True)
+    if value.shape[-2] != key.shape[-2]:
+        raise ValueError(
+            f"key and value must have the same number of rows n_k; got key "
+            f"{tuple(key.shape)} and value {tuple(value.shape)}"
+        )
+    weights = masked_softmax(scores, mask)
+    return context_vector(weights, value), weights
+
+
+class AdditiveAttention(nn.Module):
+    """Additive (Bahdanau) attention: score(q, k) = vᵀ tanh(W_q q + W_k k).
+
+    Args:
+        query_size: width of a query.
+        key_size: width of a key.
+        hidden_size: width of the hidden layer inside the score.
+
+    Shapes of ``forward``: query ``(batch, n_q, query_size)``, keys ``(batch, n_k, key_size)``,
+    values ``(batch, n_k, d_v)``, mask bool broadcastable to ``(batch, n_q, n_k)`` →
+    context ``(batch, n_q, d_v)``, weights ``(batch, n_q, n_k)``.
+    """
+
+    def __init__(self, query_size: int, key_size: int, hidden_size: int) -> None:
+        super().__init__()
+        for name, size in (("query_size", query_size), ("key_size", key_size),
+                           ("hidden_size", hidden_size)):
+            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+                raise ValueError(f"{name} must be a positive int, got {size!r}")
+        self.w_query = nn.Linear(query_size, hidden_size, bias=False)
+        self.w_key = nn.Linear(key_size, hidden_size, bias=False)
+        self.v = nn.Linear(hidden_size, 1, bias=False)
+
+    def scores(self, query: Tensor, keys: Tensor) -> Tensor:
+        """``(batch, n_q, query_size)``, ``(batch, n_k, key_size)`` → ``(batch, n_q, n_k)``."""
+        self._check(query, keys)
+        q = self.w_query(query).unsqueeze(2)  # (batch, n_q, 1, hidden)
+        k = self.w_key(keys).unsqueeze(1)  # (batch, 1, n_k, hidden)
+        return self.v(torch.tanh(q + k)).squeeze(-1)  # vᵀ tanh(W_q q + W_k k)
+
+    def forward(
+        self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        values = _require_float_tensor("values", values, 3, "(batch, n_k, d_v)")
+        if values.dim() != 3 or values.shape[:2] != keys.shape[:2]:
+            raise ValueError(
+                f"values must have shape (batch, n_k, d_v) matching keys' (batch, n_k); got "
+                f"values {tuple(values.shape)} and keys {tuple(keys.shape)}"
+            )
+        weights = masked_softmax(self.scores(query, keys), mask)
+        return context_vector(weights, values), weights
+
+    def _check(self, query: Tensor, keys: Tensor) -> None:
+        q_size, k_size = self.w_query.in_features, self.w_key.in_features
+        query = _require_float_tensor("query", query, 3, f"(batch, n_q, {q_size})")
+        keys = _require_float_tensor("keys", keys, 3, f"(batch, n_k, {k_size})")
+        if query.dim() != 3 or query.shape[-1] != q_size:
+            raise ValueError(
+                f"query must have shape (batch, n_q, {q_size}); got {tuple(query.shape)}"
+            )
+        if keys.dim() != 3 or keys.shape[-1] != k_size:
+            raise ValueError(f"keys must have shape (batch, n_k, {k_size}); got {tuple(keys.shape)}")
+        if query.shape[0] != keys.shape[0]:
+            raise ValueError(
+                f"query and keys must have the same batch size; got query "
+                f"{tuple(query.shape)} and keys {tuple(keys.shape)}"
+            )

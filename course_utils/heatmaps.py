@@ -1,0 +1,257 @@
+"""Heatmaps of attention weights, static and live.
+
+* :func:`heatmap` draws a weight matrix ``(n_q, n_k)`` with row (query) and column (key)
+  labels on a matplotlib axis, for the static figures of a chapter.
+* :class:`HeatmapExplorer` puts widgets (sliders, dropdowns) over one heatmap. A change of
+  a control recomputes the weights and **updates the existing figure in place**
+  (``AxesImage.set_data`` and the cell texts), renders it once to PNG and swaps the bytes of
+  an ``ipywidgets.Image``: no new figure, no flicker. Its saved output also carries a PNG
+  of the default state, so a reader without a kernel (GitHub, exported HTML, an untrusted
+  notebook) still sees the figure.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import PIL.Image
+import torch
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+__all__ = ["use_course_style", "heatmap", "HeatmapExplorer"]
+
+DPI = 80
+CMAP = "viridis"
+
+
+def use_course_style(dpi: int = DPI) -> None:
+    """Small, readable figures for the notebooks (keeps saved notebooks small)."""
+    import matplotlib
+
+    matplotlib.rcParams.update({
+        "figure.dpi": dpi,
+        "savefig.dpi": dpi,
+        "figure.figsize": (5.0, 3.5),
+        "axes.titlesize": "medium",
+        "font.size": 10,
+        "svg.hashsalt": "course",  # stable SVG ids if a figure is ever saved as SVG
+    })
+
+
+def _as_matrix(weights: object, name: str = "weights") -> np.ndarray:
+    if isinstance(weights, torch.Tensor):
+        weights = weights.detach().cpu().numpy()
+    array = np.asarray(weights, dtype=float)
+    if array.ndim == 1:
+        array = array[None, :]
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be a matrix (n_q, n_k) or a vector (n_k,); got shape "
+                         f"{array.shape}")
+    return array
+
+
+def _check_labels(labels: Sequence[str] | None, n: int, name: str) -> list[str] | None:
+    if labels is None:
+        return None
+    labels = [str(label) for label in labels]
+    if len(labels) != n:
+        raise ValueError(f"{name} has {len(labels)} labels but the weights have {n} "
+                         f"{'rows' if name == 'row_labels' else 'columns'}")
+    return labels
+
+
+def _text_color(value: float, vmin: float, vmax: float) -> str:
+    """White text on the dark end of viridis, black on the bright end."""
+    return "white" if (value - vmin) < 0.6 * (vmax - vmin) else "black"
+
+
+def heatmap(
+    weights: object,
+    row_labels: Sequence[str] | None = None,
+    col_labels: Sequence[str] | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+    xlabel: str = "keys",
+    ylabel: str = "queries",
+    vmin: float = 0.0,
+    vmax: float = 1.0,
+    annotate: bool | None = None,
+    colorbar: bool = True,
+) -> Axes:
+    """Draw attention weights as a heatmap, one row per query, one column per key.
+
+    Args:
+        weights: ``(n_q, n_k)`` (or ``(n_k,)``) tensor or array.
+        row_labels: ``n_q`` labels (queries); col_labels: ``n_k`` labels (keys).
+        ax: the axis to draw on; a new figure (via pyplot) when None.
+        annotate: write each weight in its cell; default when the matrix is at most 12 × 12.
+
+    Returns:
+        The axis; ``ax.images[0]`` is the image, ``ax.texts`` the cell annotations.
+    """
+    matrix = _as_matrix(weights)
+    n_q, n_k = matrix.shape
+    rows = _check_labels(row_labels, n_q, "row_labels")
+    cols = _check_labels(col_labels, n_k, "col_labels")
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(1.2 + 0.55 * n_k, 1.0 + 0.45 * n_q), layout="constrained")
+    image = ax.imshow(matrix, cmap=CMAP, vmin=vmin, vmax=vmax, aspect="auto")
+    ax.set_xticks(range(n_k), cols if cols else range(n_k))
+    ax.set_yticks(range(n_q), rows if rows else range(n_q))
+    ax.tick_params(axis="x", labelrotation=45 if cols and max(map(len, cols)) > 3 else 0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    if annotate is None:
+        annotate = n_q <= 12 and n_k <= 12
+    if annotate:
+        for (i, j), value in np.ndenumerate(matrix):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
+                    color=_text_color(value, vmin, vmax))
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    return ax
+
+
+class HeatmapExplorer:
+    """Widgets over one attention heatmap that redraws in place on every change.
+
+    Args:
+        compute: called with the controls' current values as keyword arguments; returns the
+            weights ``(n_q, n_k)``, or ``(weights, title)`` to also update the title.
+        controls: ``{argument name: ipywidgets value widget}``, e.g. a ``FloatSlider``.
+        row_labels, col_labels, xlabel, ylabel, vmin, vmax, annotate: as in :func:`heatmap`.
+        figsize: inches; the figure is rendered at ``dpi``.
+
+    Use ``display(explorer)`` (or make it a cell's last expression). ``explorer.widget`` is
+    the ipywidgets box, ``explorer.image`` the image widget that is updated,
+    ``explorer.update_times_ms`` the time each redraw took.
+    """
+
+    def __init__(
+        self,
+        compute: Callable[..., object],
+        controls: Mapping[str, object],
+        row_labels: Sequence[str] | None = None,
+        col_labels: Sequence[str] | None = None,
+        *,
+        xlabel: str = "keys",
+        ylabel: str = "queries",
+        vmin: float = 0.0,
+        vmax: float = 1.0,
+        annotate: bool | None = None,
+        figsize: tuple[float, float] = (5.0, 3.6),
+        dpi: int = DPI,
+    ) -> None:
+        import ipywidgets as w
+
+        if not controls:
+            raise ValueError("controls must hold at least one widget")
+        for name, control in controls.items():
+            if not isinstance(control, w.ValueWidget):
+                raise TypeError(f"control {name!r} must be an ipywidgets value widget, got "
+                                f"{type(control).__name__}")
+        self.compute = compute
+        self.controls = dict(controls)
+        self.vmin, self.vmax = vmin, vmax
+        self.update_times_ms: list[float] = []
+
+        matrix, title = self._evaluate()
+        # A bare Figure (not pyplot's): it is never shown by the inline backend, only rendered.
+        self.figure = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+        FigureCanvasAgg(self.figure)
+        self.ax = heatmap(matrix, row_labels, col_labels, ax=self.figure.add_subplot(),
+                          title=title, xlabel=xlabel, ylabel=ylabel, vmin=vmin, vmax=vmax,
+                          annotate=annotate)
+        self.shape = matrix.shape
+        self._artist = self.ax.images[0]
+        self._texts = list(self.ax.texts)
+        # Blitting: draw the still parts (axes, ticks, colour bar) once and keep the pixels;
+        # a redraw restores them and paints only the moving artists on top.
+        self._moving = [self._artist, *self._texts, self.ax.title]
+        for artist in self._moving:
+            artist.set_animated(True)
+        canvas = self.figure.canvas
+        canvas.draw()
+        self.figure.set_layout_engine("none")  # freeze the layout: redraws only repaint
+        self._background = canvas.copy_from_bbox(self.figure.bbox)
+        self.default_png = self._paint()
+        self.image = w.Image(value=self.default_png, format="png")
+        self.image.add_class("course-heatmap")
+        for control in self.controls.values():
+            control.observe(self._on_change, names="value")
+        self.widget = w.VBox([w.HBox(list(self.controls.values())), self.image])
+
+    # ----------------------------------------------------------------------- drawing
+    def _evaluate(self) -> tuple[np.ndarray, str | None]:
+        result = self.compute(**self.values)
+        title = None
+        if isinstance(result, tuple):
+            result, title = result
+        return _as_matrix(result), title
+
+    def _paint(self) -> bytes:
+        """Restore the still background, paint the moving artists, return the PNG bytes."""
+        canvas = self.figure.canvas
+        canvas.restore_region(self._background)
+        for artist in self._moving:
+            self.ax.draw_artist(artist)
+        width, height = canvas.get_width_height()
+        frame = PIL.Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba())
+        buffer = io.BytesIO()
+        frame.save(buffer, format="png", compress_level=1)
+        return buffer.getvalue()
+
+    @property
+    def values(self) -> dict[str, object]:
+        """The controls' current values, by argument name."""
+        return {name: control.value for name, control in self.controls.items()}
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The matrix shown now, ``(n_q, n_k)``."""
+        return np.asarray(self._artist.get_array())
+
+    def redraw(self) -> float:
+        """Recompute the weights, update the figure in place and the image; return the ms."""
+        start = time.perf_counter()
+        matrix, title = self._evaluate()
+        if matrix.shape != self.shape:
+            raise ValueError(f"compute returned shape {matrix.shape}, expected {self.shape}")
+        self._artist.set_data(matrix)
+        for text, value in zip(self._texts, matrix.ravel(), strict=False):
+            text.set_text(f"{value:.2f}")
+            text.set_color(_text_color(value, self.vmin, self.vmax))
+        if title is not None:
+            self.ax.set_title(title)
+        self.image.value = self._paint()
+        elapsed = (time.perf_counter() - start) * 1000.0
+        self.update_times_ms.append(elapsed)
+        return elapsed
+
+    def _on_change(self, _change: object) -> None:
+        self.redraw()
+
+    def set(self, **values: object) -> None:
+        """Set controls by name, as a learner dragging them would (each change redraws)."""
+        for name, value in values.items():
+            if name not in self.controls:
+                raise KeyError(f"no control {name!r}; controls are {list(self.controls)}")
+            self.controls[name].value = value
+
+    # ----------------------------------------------------------------------- display
+    def _repr_mimebundle_(self, **kwargs: object) -> dict:
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        # A kernel renders the widget; static viewers fall back to the default-state PNG.
+        bundle["image/png"] = base64.b64encode(self.default_png).decode("ascii")
+        bundle["text/plain"] = "Heatmap explorer (run the notebook to move the controls)"
+        return bundle

@@ -1,0 +1,387 @@
+"""Quizzes: questions in ``quizzes/NN_topic.yaml``, graded in plain Python or as widgets.
+
+A quiz file::
+
+    title: Attention and memory
+    questions:
+      - id: memory-input            # unique within the file
+        kind: single                # single | multiple | numeric
+        source: course              # notes = the lecture notes' own question
+        prompt: Which part of a network plays the role of sensory memory?
+        options:
+          - {id: a, text: The input layer, correct: true, explanation: ...}
+          - {id: b, text: The weights, correct: false, explanation: ...}
+        explanation: Why, in a sentence or two.
+      - id: weight
+        kind: numeric
+        source: course
+        prompt: ...
+        answer: 0.75
+        tolerance: 0.01
+        explanation: ...
+
+The file is validated by a pydantic schema; a malformed file raises :class:`QuizFormatError`
+naming the file, the question and the field.
+
+* :func:`load_quiz` reads and validates a quiz,
+* :func:`check` grades one answer and returns :class:`Feedback`,
+* :func:`show_quiz` displays the quiz as widgets (radio buttons, checkboxes or a number box
+  with a *Check* button). Saved without a kernel (GitHub, HTML), the output still shows
+  every question, with the answers folded away in a ``<details>`` block.
+
+Answers live only in the kernel's memory: nothing is written to disk.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+__all__ = [
+    "Option",
+    "Question",
+    "Quiz",
+    "Feedback",
+    "QuizFormatError",
+    "quiz_dir",
+    "quiz_path",
+    "load_quiz",
+    "load_quiz_file",
+    "check",
+    "show_quiz",
+    "QuizView",
+]
+
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+# --------------------------------------------------------------------------- schema
+class Option(BaseModel):
+    """One choice of a ``single`` or ``multiple`` question."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: NonEmpty
+    text: NonEmpty
+    correct: bool
+    explanation: NonEmpty
+
+
+class Question(BaseModel):
+    """One question; ``options`` for single/multiple, ``answer`` + ``tolerance`` for numeric."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: NonEmpty
+    kind: Literal["single", "multiple", "numeric"]
+    prompt: NonEmpty
+    source: Literal["notes", "course"]
+    options: list[Option] | None = None
+    answer: float | None = None
+    tolerance: Annotated[float, Field(ge=0)] | None = None
+    explanation: NonEmpty
+
+    @model_validator(mode="after")
+    def _fields_fit_kind(self) -> Question:
+        if self.kind == "numeric":
+            if self.answer is None or not math.isfinite(self.answer):
+                raise ValueError("a numeric question needs a finite 'answer'")
+            if self.tolerance is None:
+                raise ValueError("a numeric question needs a 'tolerance' (0 for exact)")
+            if self.options is not None:
+                raise ValueError("a numeric question takes no 'options'")
+            return self
+        if self.answer is not None or self.tolerance is not None:
+            raise ValueError(f"a {self.kind} question takes 'options', not 'answer'/'tolerance'")
+        if not self.options or len(self.options) < 2:
+            raise ValueError(f"a {self.kind} question needs at least two 'options'")
+        ids = [o.id for o in self.options]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"option ids must be unique, got {ids}")
+        n_correct = sum(o.correct for o in self.options)
+        if self.kind == "single" and n_correct != 1:
+            raise ValueError(f"a single question needs exactly one correct option, has {n_correct}")
+        if self.kind == "multiple" and n_correct < 1:
+            raise ValueError("a multiple question needs at least one correct option")
+        return self
+
+    @property
+    def correct_ids(self) -> list[str]:
+        """Ids of the correct options (empty for numeric questions)."""
+        return [o.id for o in self.options or [] if o.correct]
+
+    def option(self, option_id: str) -> Option:
+        for opt in self.options or []:
+            if opt.id == option_id:
+                return opt
+        valid = ", ".join(repr(o.id) for o in self.options or [])
+        raise ValueError(f"question {self.id!r} has no option {option_id!r}; options are {valid}")
+
+
+class Quiz(BaseModel):
+    """A chapter's quiz: a title and its questions (ids unique)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    title: NonEmpty
+    questions: Annotated[list[Question], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Quiz:
+        ids = [q.id for q in self.questions]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"question ids must be unique, repeated: {dupes}")
+        return self
+
+    def question(self, question_id: str) -> Question:
+        for q in self.questions:
+            if q.id == question_id:
+                return q
+        valid = ", ".join(repr(q.id) for q in self.questions)
+        raise ValueError(f"quiz {self.title!r} has no question {question_id!r}; ids are {valid}")
+
+
+class QuizFormatError(ValueError):
+    """A quiz file that does not follow the schema: names the file, question and field."""
+
+
+# --------------------------------------------------------------------------- loading
+def quiz_dir() -> Path:
+    """The folder of quiz files: ``$COURSE_QUIZ_DIR`` if set, else ``quizzes/`` of the course."""
+    override = os.environ.get("COURSE_QUIZ_DIR")
+    return Path(override) if override else Path(__file__).resolve().parent.parent / "quizzes"
+
+
+def quiz_path(chapter: str) -> Path:
+    """``"01_attention_and_memory"`` → the path of its YAML file (which must exist)."""
+    if not isinstance(chapter, str) or not chapter or "/" in chapter or "\\" in chapter:
+        raise ValueError(f"chapter must be a quiz file's stem like '01_attention_and_memory', "
+                         f"got {chapter!r}")
+    path = quiz_dir() / f"{chapter}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in quiz_dir().glob("*.yaml"))
+        raise FileNotFoundError(f"no quiz {chapter!r} ({path.name}); known quizzes: {known}")
+    return path
+
+
+def _describe_error(path: Path, raw: object, error: dict) -> str:
+    loc = list(error["loc"])
+    where = "top level"
+    if len(loc) >= 2 and loc[0] == "questions" and isinstance(loc[1], int):
+        index = loc[1]
+        qid = None
+        if isinstance(raw, dict) and isinstance(raw.get("questions"), list):
+            items = raw["questions"]
+            if index < len(items) and isinstance(items[index], dict):
+                qid = items[index].get("id")
+        where = f"question {qid!r} (#{index + 1})" if qid else f"question #{index + 1}"
+        loc = loc[2:]
+    field = ".".join(str(part) for part in loc) or "(the question itself)"
+    return f"{path.name}: {where}, field {field}: {error['msg']}"
+
+
+def load_quiz_file(path: str | Path) -> Quiz:
+    """Read and validate one quiz YAML file; raise :class:`QuizFormatError` if malformed."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise QuizFormatError(f"{path.name}: not valid YAML: {exc}") from exc
+    try:
+        return Quiz.model_validate(raw)
+    except ValidationError as exc:
+        lines = [_describe_error(path, raw, err) for err in exc.errors()]
+        raise QuizFormatError("\n".join(lines)) from None
+
+
+@cache
+def _load_cached(path: Path, mtime: float) -> Quiz:
+    return load_quiz_file(path)
+
+
+def load_quiz(chapter: str) -> Quiz:
+    """The validated quiz of a chapter, e.g. ``load_quiz("01_attention_and_memory")``."""
+    path = quiz_path(chapter)
+    return _load_cached(path, path.stat().st_mtime)
+
+
+# --------------------------------------------------------------------------- grading
+@dataclass(frozen=True)
+class Feedback:
+    """The verdict on one answer: ``correct`` and an ``explanation`` to show the learner."""
+
+    correct: bool
+    explanation: str
+
+    def __str__(self) -> str:
+        return f"{'✓ Correct' if self.correct else '✗ Not quite'}. {self.explanation}"
+
+
+def _grade_single(q: Question, answer: object) -> Feedback:
+    if not isinstance(answer, str):
+        raise TypeError(f"question {q.id!r} takes one option id (str), got {answer!r}")
+    chosen = q.option(answer)
+    return Feedback(chosen.correct, f"{chosen.explanation} {q.explanation}")
+
+
+def _grade_multiple(q: Question, answer: object) -> Feedback:
+    if isinstance(answer, str) or not isinstance(answer, list | tuple | set | frozenset):
+        raise TypeError(f"question {q.id!r} takes a list of option ids, got {answer!r}")
+    chosen = {q.option(a).id for a in answer}
+    right = set(q.correct_ids)
+    notes = [f"{o.id}) {o.explanation}" for o in q.options if o.id in chosen ^ right]
+    if chosen == right:
+        return Feedback(True, q.explanation)
+    missed, extra = sorted(right - chosen), sorted(chosen - right)
+    summary = []
+    if missed:
+        summary.append(f"you missed {', '.join(missed)}")
+    if extra:
+        summary.append(f"{', '.join(extra)} {'is' if len(extra) == 1 else 'are'} not right")
+    return Feedback(False, f"{'; '.join(summary).capitalize()}. {' '.join(notes)} "
+                           f"{q.explanation}")
+
+
+def _grade_numeric(q: Question, answer: object) -> Feedback:
+    if isinstance(answer, bool) or not isinstance(answer, int | float):
+        raise TypeError(f"question {q.id!r} takes a number, got {answer!r}")
+    if not math.isfinite(answer):
+        return Feedback(False, f"{answer} is not a finite number. {q.explanation}")
+    ok = abs(answer - q.answer) <= q.tolerance
+    verdict = "" if ok else f"Your answer {answer:g} is not within {q.tolerance:g} of the answer. "
+    return Feedback(ok, f"{verdict}{q.explanation}")
+
+
+_GRADERS = {"single": _grade_single, "multiple": _grade_multiple, "numeric": _grade_numeric}
+
+
+def grade(question: Question, answer: object) -> Feedback:
+    """Grade ``answer`` to a :class:`Question` (see :func:`check`)."""
+    return _GRADERS[question.kind](question, answer)
+
+
+def check(chapter: str, question_id: str, answer: object) -> Feedback:
+    """Grade one answer: an option id (single), a list of option ids (multiple) or a number.
+
+    >>> check("01_attention_and_memory", "memory-sensory", "a").correct  # doctest: +SKIP
+    True
+    """
+    return grade(load_quiz(chapter).question(question_id), answer)
+
+
+def answer_text(question: Question) -> str:
+    """The correct answer in words, for the folded static answer."""
+    if question.kind == "numeric":
+        return f"{question.answer:g} (± {question.tolerance:g})"
+    return "; ".join(f"{o.id}) {o.text}" for o in question.options if o.correct)
+
+
+# --------------------------------------------------------------------------- display
+def static_quiz_html(quiz: Quiz) -> str:
+    """HTML of the quiz with each answer folded in a ``<details>`` block (no kernel needed)."""
+    esc = html.escape
+    items = []
+    for n, q in enumerate(quiz.questions, start=1):
+        tag = " <em>(from the notes)</em>" if q.source == "notes" else ""
+        opts = "".join(f"<li><b>{esc(o.id)})</b> {esc(o.text)}</li>" for o in q.options or [])
+        kind = {"single": "choose one", "multiple": "choose all that apply",
+                "numeric": "a number"}[q.kind]
+        items.append(
+            f"<li><p>{esc(q.prompt)}{tag} <small>({kind})</small></p>"
+            + (f"<ul style='list-style:none'>{opts}</ul>" if opts else "")
+            + f"<details><summary>Show the answer</summary><p><b>Answer:</b> "
+            f"{esc(answer_text(q))}</p><p>{esc(q.explanation)}</p></details></li>"
+        )
+    return (f"<div class='course-quiz'><h4>Quiz: {esc(quiz.title)}</h4>"
+            f"<ol>{''.join(items)}</ol></div>")
+
+
+class QuestionWidget:
+    """Widgets for one question: its input, a *Check* button and a feedback line."""
+
+    def __init__(self, question: Question, number: int) -> None:
+        import ipywidgets as w
+
+        self.question = question
+        tag = " <em>(from the notes)</em>" if question.source == "notes" else ""
+        self.prompt = w.HTMLMath(f"<b>{number}.</b> {html.escape(question.prompt)}{tag}")
+        layout = w.Layout(width="auto")
+        if question.kind == "single":
+            self.input = w.RadioButtons(
+                options=[(f"{o.id}) {o.text}", o.id) for o in question.options],
+                value=None, layout=layout)
+            inputs = [self.input]
+        elif question.kind == "multiple":
+            self.boxes = {o.id: w.Checkbox(value=False, description=f"{o.id}) {o.text}",
+                                           indent=False, layout=layout)
+                          for o in question.options}
+            inputs = list(self.boxes.values())
+        else:
+            self.input = w.FloatText(value=None, description="Answer:",
+                                     layout=w.Layout(width="16em"))
+            inputs = [self.input]
+        self.button = w.Button(description="Check", button_style="primary",
+                               layout=w.Layout(width="8em"))
+        self.feedback = w.HTML("")
+        self.button.on_click(lambda _: self.check())
+        self.box = w.VBox([self.prompt, *inputs, w.HBox([self.button, self.feedback])],
+                          layout=w.Layout(margin="0 0 1em 0"))
+        self.box.add_class("course-quiz-question")
+
+    def answer(self) -> object:
+        """The learner's current answer, in the form :func:`check` takes."""
+        if self.question.kind == "multiple":
+            return [oid for oid, box in self.boxes.items() if box.value]
+        return self.input.value
+
+    def check(self) -> Feedback | None:
+        """Grade the current answer and show the verdict (None when nothing is chosen)."""
+        answer = self.answer()
+        if answer is None:
+            self.feedback.value = "<span style='color:#555'>Choose an answer first.</span>"
+            return None
+        result = grade(self.question, answer)
+        color, mark = ("#1a7f37", "✓ Correct.") if result.correct else ("#b3261e", "✗ Not quite.")
+        self.feedback.value = (f"<span class='quiz-verdict' style='color:{color}'><b>{mark}</b>"
+                               f"</span> {html.escape(result.explanation)}")
+        return result
+
+
+class QuizView:
+    """A chapter's quiz as widgets; its saved output falls back to :func:`static_quiz_html`."""
+
+    def __init__(self, chapter: str) -> None:
+        import ipywidgets as w
+
+        self.chapter = chapter
+        self.quiz = load_quiz(chapter)
+        self.questions = [QuestionWidget(q, n) for n, q in enumerate(self.quiz.questions, 1)]
+        title = w.HTML(f"<h4>Quiz: {html.escape(self.quiz.title)}</h4>")
+        self.widget = w.VBox([title, *(q.box for q in self.questions)])
+
+    def __getitem__(self, question_id: str) -> QuestionWidget:
+        for q in self.questions:
+            if q.question.id == question_id:
+                return q
+        raise KeyError(question_id)
+
+    def _repr_mimebundle_(self, **kwargs: object) -> dict:
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        # Static viewers (GitHub, nbconvert, an untrusted notebook) pick the HTML; a live
+        # kernel renders the widgets. text/plain stays short and stable for nbval.
+        bundle["text/html"] = static_quiz_html(self.quiz)
+        bundle["text/plain"] = f"Quiz: {self.quiz.title} ({len(self.questions)} questions)"
+        return bundle
+
+
+def show_quiz(chapter: str) -> None:
+    """Display the quiz of ``chapter`` as widgets (build a :class:`QuizView` to script it)."""
+    from IPython.display import display
+
+    display(QuizView(chapter))
