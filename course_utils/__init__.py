@@ -33,8 +33,8 @@ def set_seed(seed: int = 0) -> int:
     """
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    if seed < 0:
-        raise ValueError(f"seed must be non-negative, got {seed}")
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be in [0, 2**32), got {seed}")
     seed = int(seed)
     random.seed(seed)
     np.random.seed(seed)

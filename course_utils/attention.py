@@ -32,7 +32,9 @@ __all__ = [
 # --------------------------------------------------------------------------- checks
 def _require_float_tensor(name: str, x: object, min_dim: int, expected: str) -> Tensor:
     if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape {expected}, got {type(x).__name__}")
+        raise TypeError(
+            f"{name} must be a torch.Tensor of shape {expected}, got {type(x).__name__}"
+        )
     if not x.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
     if x.dim() < min_dim:
@@ -226,6 +228,7 @@ class AdditiveAttention(nn.Module):
     def forward(
         self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
+        self._check(query, keys)
         values = _require_float_tensor("values", values, 3, "(batch, n_k, d_v)")
         if values.dim() != 3 or values.shape[:2] != keys.shape[:2]:
             raise ValueError(
@@ -244,9 +247,17 @@ class AdditiveAttention(nn.Module):
                 f"query must have shape (batch, n_q, {q_size}); got {tuple(query.shape)}"
             )
         if keys.dim() != 3 or keys.shape[-1] != k_size:
-            raise ValueError(f"keys must have shape (batch, n_k, {k_size}); got {tuple(keys.shape)}")
+            raise ValueError(
+                f"keys must have shape (batch, n_k, {k_size}); got {tuple(keys.shape)}"
+            )
         if query.shape[0] != keys.shape[0]:
             raise ValueError(
                 f"query and keys must have the same batch size; got query "
                 f"{tuple(query.shape)} and keys {tuple(keys.shape)}"
+            )
+        dtype = self.w_query.weight.dtype
+        if query.dtype != dtype or keys.dtype != dtype:
+            raise TypeError(
+                f"the module's weights are {dtype} but query is {query.dtype} and keys "
+                f"{keys.dtype}; convert one side (e.g. module.double() for float64 inputs)"
             )

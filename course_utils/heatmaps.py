@@ -122,6 +122,42 @@ def heatmap(
     return ax
 
 
+class _LabelSprites:
+    """Rasterised cell labels, cached by (text, colour) and alpha-blended into a frame."""
+
+    def __init__(self, dpi: int, font: object) -> None:
+        self.figure = Figure(figsize=(1.0, 0.4), dpi=dpi)
+        FigureCanvasAgg(self.figure)
+        self.figure.patch.set_alpha(0.0)
+        self.text = self.figure.text(0.5, 0.5, "", ha="center", va="center",
+                                     fontproperties=font)
+        self.cache: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+
+    def sprite(self, label: str, color: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(rgb (h, w, 3) float, alpha (h, w, 1) float)`` of the label, cropped."""
+        key = (label, color)
+        if key not in self.cache:
+            self.text.set_text(label)
+            self.text.set_color(color)
+            self.figure.canvas.draw()
+            rgba = np.asarray(self.figure.canvas.buffer_rgba()).astype(float) / 255.0
+            rows, cols = np.nonzero(rgba[..., 3])
+            crop = rgba[rows.min():rows.max() + 1, cols.min():cols.max() + 1] if rows.size \
+                else rgba[:1, :1]
+            self.cache[key] = (crop[..., :3], crop[..., 3:])
+        return self.cache[key]
+
+    def paste(self, frame: np.ndarray, label: str, color: str, row: float, col: float) -> None:
+        """Blend the label centred at pixel (row, col) of ``frame`` (h, w, 4) uint8, in place."""
+        rgb, alpha = self.sprite(label, color)
+        h, w = alpha.shape[:2]
+        top, left = int(round(row - h / 2)), int(round(col - w / 2))
+        region = frame[top:top + h, left:left + w, :3]
+        if region.shape[:2] != (h, w):  # a label that would stick out of the frame
+            return
+        region[...] = (rgb * 255.0 * alpha + region * (1.0 - alpha)).astype(np.uint8)
+
+
 class HeatmapExplorer:
     """Widgets over one attention heatmap that redraws in place on every change.
 
@@ -176,14 +212,21 @@ class HeatmapExplorer:
         self._artist = self.ax.images[0]
         self._texts = list(self.ax.texts)
         # Blitting: draw the still parts (axes, ticks, colour bar) once and keep the pixels;
-        # a redraw restores them and paints only the moving artists on top.
-        self._moving = [self._artist, *self._texts, self.ax.title]
-        for artist in self._moving:
+        # a redraw restores them and paints only the moving artists on top. The cell labels
+        # are pasted as cached sprites: rasterising text is most of a matplotlib redraw.
+        self._moving = [self._artist, self.ax.title]
+        for artist in [*self._moving, *self._texts]:
             artist.set_animated(True)
         canvas = self.figure.canvas
         canvas.draw()
         self.figure.set_layout_engine("none")  # freeze the layout: redraws only repaint
         self._background = canvas.copy_from_bbox(self.figure.bbox)
+        self._sprites = _LabelSprites(dpi, self._texts[0].get_fontproperties()
+                                      if self._texts else None)
+        height = canvas.get_width_height()[1]
+        self._label_pixels = [  # (row, column) of every label's centre in the frame
+            (height - y, x) for x, y in (self.ax.transData.transform(t.get_position())
+                                         for t in self._texts)]
         self.default_png = self._paint()
         self.image = w.Image(value=self.default_png, format="png")
         self.image.add_class("course-heatmap")
@@ -205,8 +248,11 @@ class HeatmapExplorer:
         canvas.restore_region(self._background)
         for artist in self._moving:
             self.ax.draw_artist(artist)
-        width, height = canvas.get_width_height()
-        frame = PIL.Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba())
+        pixels = np.asarray(canvas.buffer_rgba())  # (height, width, 4), a view of the frame
+        for text, (row, col) in zip(self._texts, self._label_pixels, strict=True):
+            self._sprites.paste(pixels, text.get_text(), text.get_color(), row, col)
+        height, width = pixels.shape[:2]
+        frame = PIL.Image.frombuffer("RGBA", (width, height), pixels)
         buffer = io.BytesIO()
         frame.save(buffer, format="png", compress_level=1)
         return buffer.getvalue()

@@ -182,8 +182,11 @@ def _describe_error(path: Path, raw: object, error: dict) -> str:
                 qid = items[index].get("id")
         where = f"question {qid!r} (#{index + 1})" if qid else f"question #{index + 1}"
         loc = loc[2:]
-    field = ".".join(str(part) for part in loc) or "(the question itself)"
-    return f"{path.name}: {where}, field {field}: {error['msg']}"
+    message = error["msg"].removeprefix("Value error, ")
+    if not loc:  # a rule about the question (or the file) as a whole
+        return f"{path.name}: {where}: {message}"
+    field = ".".join(str(part) for part in loc)
+    return f"{path.name}: {where}, field {field}: {message}"
 
 
 def load_quiz_file(path: str | Path) -> Quiz:
@@ -253,7 +256,9 @@ def _grade_numeric(q: Question, answer: object) -> Feedback:
         raise TypeError(f"question {q.id!r} takes a number, got {answer!r}")
     if not math.isfinite(answer):
         return Feedback(False, f"{answer} is not a finite number. {q.explanation}")
-    ok = abs(answer - q.answer) <= q.tolerance
+    # A hair of slack so that an answer exactly at the tolerance (0.76 for 0.75 ± 0.01) is
+    # not lost to floating-point rounding.
+    ok = abs(answer - q.answer) <= q.tolerance + 1e-9 * max(1.0, abs(q.answer))
     verdict = "" if ok else f"Your answer {answer:g} is not within {q.tolerance:g} of the answer. "
     return Feedback(ok, f"{verdict}{q.explanation}")
 
@@ -287,7 +292,7 @@ def static_quiz_html(quiz: Quiz) -> str:
     """HTML of the quiz with each answer folded in a ``<details>`` block (no kernel needed)."""
     esc = html.escape
     items = []
-    for n, q in enumerate(quiz.questions, start=1):
+    for q in quiz.questions:
         tag = " <em>(from the notes)</em>" if q.source == "notes" else ""
         opts = "".join(f"<li><b>{esc(o.id)})</b> {esc(o.text)}</li>" for o in q.options or [])
         kind = {"single": "choose one", "multiple": "choose all that apply",
@@ -323,8 +328,9 @@ class QuestionWidget:
                           for o in question.options}
             inputs = list(self.boxes.values())
         else:
-            self.input = w.FloatText(value=None, description="Answer:",
-                                     layout=w.Layout(width="16em"))
+            # A text box, not FloatText: FloatText turns "nothing entered" into 0.0.
+            self.input = w.Text(value="", placeholder="a number", description="Answer:",
+                                layout=w.Layout(width="16em"))
             inputs = [self.input]
         self.button = w.Button(description="Check", button_style="primary",
                                layout=w.Layout(width="8em"))
@@ -335,14 +341,25 @@ class QuestionWidget:
         self.box.add_class("course-quiz-question")
 
     def answer(self) -> object:
-        """The learner's current answer, in the form :func:`check` takes."""
+        """The learner's current answer, in the form :func:`check` takes (None: none yet).
+
+        Raises ``ValueError`` when the number box holds text that is not a number.
+        """
         if self.question.kind == "multiple":
             return [oid for oid, box in self.boxes.items() if box.value]
+        if self.question.kind == "numeric":
+            text = str(self.input.value).strip()
+            return float(text) if text else None
         return self.input.value
 
     def check(self) -> Feedback | None:
         """Grade the current answer and show the verdict (None when nothing is chosen)."""
-        answer = self.answer()
+        try:
+            answer = self.answer()
+        except ValueError:
+            self.feedback.value = ("<span style='color:#b3261e'>Enter a number, e.g. 0.5 "
+                                   "or 1e-3.</span>")
+            return None
         if answer is None:
             self.feedback.value = "<span style='color:#555'>Choose an answer first.</span>"
             return None

@@ -1,0 +1,32 @@
+# Thin targets; the first use of any of them creates .venv with the pinned versions.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: lab test bench notebooks lint clean
+
+lab: $(STAMP)  ## open the course in JupyterLab
+	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/01_attention_and_memory.ipynb
+
+test: $(STAMP)  ## unit tests, strict nbval of every notebook, browser test
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)  ## per-notebook execution time and widget update time
+	$(BIN)/python benchmarks/run_benchmarks.py
+
+notebooks: $(STAMP)  ## maintainers: re-execute every chapter and save its outputs
+	$(BIN)/python tools/run_notebooks.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check course_utils tests benchmarks tools
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed: run make PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,92 @@
+"""The notes' three memories in a real model, and attention as a lookup in a memory.
+
+* :class:`MemoryRNN`: a tiny recurrent network in which the notes' mapping is literal:
+  sensory memory (感觉记忆) = the input layer, working memory (工作记忆) = the hidden state,
+  long-term memory (长期记忆) = the weights.
+* :class:`KeyValueRetriever`: a query map followed by a lookup in a key-value memory, either
+  **soft** (score → softmax → weighted sum) or **hard** (argmax); only the soft one can learn.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .attention import context_vector, dot_product_scores, hard_attention_weights, masked_softmax
+
+__all__ = ["MemoryRNN", "KeyValueRetriever"]
+
+
+class MemoryRNN(nn.Module):
+    """An Elman RNN:  h_t = tanh(W_x x_t + W_h h_{t-1} + b),  logits = W_o h_T.
+
+    * sensory memory  = ``x_t``, the input layer's one-hot encoding of the symbol read at
+      step t; it exists only at that step.
+    * working memory  = ``h_t``, the hidden state, carried from step to step.
+    * long-term memory = the parameters ``sensory`` (W_x, b), ``recurrent`` (W_h) and
+      ``readout`` (W_o), changed only by training.
+
+    Args:
+        vocab_size: number of symbols; hidden_size: width of the working memory.
+    """
+
+    def __init__(self, vocab_size: int, hidden_size: int = 24) -> None:
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.sensory = nn.Linear(vocab_size, hidden_size)  # input layer: W_x x_t + b
+        self.recurrent = nn.Linear(hidden_size, hidden_size, bias=False)  # W_h h_{t-1}
+        self.readout = nn.Linear(hidden_size, vocab_size)  # W_o h_T
+
+    def forward(self, symbols: Tensor, forget_after: int | None = None) -> tuple[Tensor, Tensor]:
+        """Read the sequence and answer at the end.
+
+        Args:
+            symbols: ``(batch, length)`` ints in [0, vocab_size).
+            forget_after: if given, wipe the working memory (h = 0) after reading that many
+                symbols: the ablation that shows what the hidden state was holding.
+
+        Returns:
+            ``(logits, states)``: logits ``(batch, vocab_size)`` from the last state, states
+            ``(batch, length, hidden_size)``, the working memory after every step.
+        """
+        if symbols.dim() != 2 or symbols.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"symbols must be an int tensor (batch, length); got "
+                             f"{symbols.dtype} {tuple(symbols.shape)}")
+        inputs = nn.functional.one_hot(symbols.long(), self.vocab_size).to(
+            self.sensory.weight.dtype)  # x_t: sensory memory
+        h = inputs.new_zeros(symbols.shape[0], self.recurrent.in_features)
+        states = []
+        for t in range(symbols.shape[1]):
+            h = torch.tanh(self.sensory(inputs[:, t]) + self.recurrent(h))  # h_t
+            if forget_after is not None and t + 1 == forget_after:
+                h = torch.zeros_like(h)  # wipe the working memory
+            states.append(h)
+        return self.readout(h), torch.stack(states, dim=1)
+
+
+class KeyValueRetriever(nn.Module):
+    """Look up a memory of (key, value) pairs with a learned query.
+
+    q = W c  (the query map, the only parameter);  sᵢ = q·kᵢ;
+    soft: α = softmax(s),  hard: α = one_hot(argmax s);  output = Σᵢ αᵢ vᵢ.
+
+    Shapes of ``forward``: cue ``(batch, d)``, keys ``(batch, n, d)``, values
+    ``(batch, n, d_v)`` → output ``(batch, d_v)``, weights ``(batch, n)``.
+    """
+
+    def __init__(self, key_size: int, lookup: str = "soft") -> None:
+        super().__init__()
+        if lookup not in ("soft", "hard"):
+            raise ValueError(f"lookup must be 'soft' or 'hard', got {lookup!r}")
+        self.lookup = lookup
+        self.w_query = nn.Linear(key_size, key_size, bias=False)
+
+    def forward(self, cue: Tensor, keys: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
+        query = self.w_query(cue).unsqueeze(1)  # (batch, 1, d): q = W c
+        scores = dot_product_scores(query, keys, scaled=False)  # (batch, 1, n): sᵢ = q·kᵢ
+        if self.lookup == "soft":
+            weights = masked_softmax(scores)  # α = softmax(s)
+        else:
+            weights = hard_attention_weights(scores)  # α = one_hot(argmax s): no gradient
+        output = context_vector(weights, values)  # Σᵢ αᵢ vᵢ
+        return output.squeeze(1), weights.squeeze(1)

@@ -1,0 +1,91 @@
+"""Toy tasks, generated on the fly (no data is downloaded), each small enough for a laptop CPU.
+
+Every generator takes a ``torch.Generator`` so that a notebook gets the same data on every run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+__all__ = ["RecallBatch", "recall_first_symbol", "RetrievalTask", "RetrievalBatch"]
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class RecallBatch:
+    """``symbols (batch, length)`` ints in [0, vocab_size); ``target (batch,)`` = symbols[:, 0]."""
+
+    symbols: Tensor
+    target: Tensor
+
+
+def recall_first_symbol(batch_size: int, length: int, vocab_size: int,
+                        generator: torch.Generator | None = None) -> RecallBatch:
+    """Sequences of random symbols; the task is to name the **first** one after reading all.
+
+    The first symbol is in the input (sensory memory) only at step 0; to answer at the end,
+    a model must carry it in its hidden state (working memory) through every later step.
+    """
+    _positive_int("batch_size", batch_size)
+    _positive_int("length", length)
+    if _positive_int("vocab_size", vocab_size) < 2:
+        raise ValueError(f"vocab_size must be at least 2, got {vocab_size}")
+    symbols = torch.randint(vocab_size, (batch_size, length), generator=generator)
+    return RecallBatch(symbols, symbols[:, 0].clone())
+
+
+@dataclass(frozen=True)
+class RetrievalBatch:
+    """A batch of key-value memories and cues.
+
+    Shapes: ``cue (batch, d)``, ``keys (batch, n, d)``, ``values (batch, n, d_v)``,
+    ``target (batch,)`` = the index of the slot whose value must be returned.
+    """
+
+    cue: Tensor
+    keys: Tensor
+    values: Tensor
+    target: Tensor
+
+
+class RetrievalTask:
+    """Retrieve the value stored under a key, given a *cue* written in another code.
+
+    Each example is a memory of ``num_slots`` random unit keys with random values. The cue
+    for slot t is ``R k_t``, a fixed rotation R of its key, so matching the cue to the keys
+    directly fails: a model must learn a query map W (≈ Rᵀ) before its lookup finds slot t.
+
+    Args:
+        key_size: d; value_size: d_v; num_slots: n keys per memory.
+        seed: fixes the rotation R.
+    """
+
+    def __init__(self, key_size: int = 8, value_size: int = 8, num_slots: int = 6,
+                 seed: int = 0) -> None:
+        self.key_size = _positive_int("key_size", key_size)
+        self.value_size = _positive_int("value_size", value_size)
+        if _positive_int("num_slots", num_slots) < 2:
+            raise ValueError(f"num_slots must be at least 2, got {num_slots}")
+        self.num_slots = num_slots
+        g = torch.Generator().manual_seed(seed)
+        self.rotation, _ = torch.linalg.qr(torch.randn(key_size, key_size, generator=g))
+
+    def batch(self, batch_size: int, generator: torch.Generator | None = None) -> RetrievalBatch:
+        """A fresh batch: ``batch_size`` memories, one cue each."""
+        _positive_int("batch_size", batch_size)
+        shape = (batch_size, self.num_slots)
+        keys = torch.randn(*shape, self.key_size, generator=generator)
+        keys = keys / keys.norm(dim=-1, keepdim=True)
+        values = torch.randn(*shape, self.value_size, generator=generator)
+        target = torch.randint(self.num_slots, (batch_size,), generator=generator)
+        key_t = keys[torch.arange(batch_size), target]  # (batch, d)
+        cue = key_t @ self.rotation.T  # c = R k_t
+        return RetrievalBatch(cue, keys, values, target)
