@@ -52,6 +52,14 @@ class MemoryRNN(nn.Module):
         if symbols.dim() != 2 or symbols.dtype not in (torch.int64, torch.int32):
             raise ValueError(f"symbols must be an int tensor (batch, length); got "
                              f"{symbols.dtype} {tuple(symbols.shape)}")
+        length = symbols.shape[1]
+        if length == 0:
+            raise ValueError("symbols must hold at least one step; got length 0")
+        if forget_after is not None and not (
+                isinstance(forget_after, int) and not isinstance(forget_after, bool)
+                and 1 <= forget_after <= length):
+            raise ValueError(f"forget_after must be an int in [1, {length}] (the number of "
+                             f"symbols read before the wipe), got {forget_after!r}")
         inputs = nn.functional.one_hot(symbols.long(), self.vocab_size).to(
             self.sensory.weight.dtype)  # x_t: sensory memory
         h = inputs.new_zeros(symbols.shape[0], self.recurrent.in_features)

@@ -75,8 +75,13 @@ class RetrievalTask:
         if _positive_int("num_slots", num_slots) < 2:
             raise ValueError(f"num_slots must be at least 2, got {num_slots}")
         self.num_slots = num_slots
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
         g = torch.Generator().manual_seed(seed)
-        self.rotation, _ = torch.linalg.qr(torch.randn(key_size, key_size, generator=g))
+        q, _ = torch.linalg.qr(torch.randn(key_size, key_size, generator=g))
+        if torch.linalg.det(q) < 0:  # an orthogonal Q may be a reflection; make it a rotation
+            q[:, 0] = -q[:, 0]
+        self.rotation = q
 
     def batch(self, batch_size: int, generator: torch.Generator | None = None) -> RetrievalBatch:
         """A fresh batch: ``batch_size`` memories, one cue each."""

@@ -36,6 +36,8 @@ def train(
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}")
+    if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
+        raise ValueError(f"eval_every must be a positive int, got {eval_every!r}")
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters")
@@ -51,6 +53,7 @@ def train(
             model.train()
 
     record(0)
+    model.train()
     bar = tqdm(range(1, steps + 1), desc=description, disable=not progress, leave=True)
     for step in bar:
         loss = loss_fn(step)

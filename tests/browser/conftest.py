@@ -193,7 +193,7 @@ def stop_server(server: LabServer) -> None:
 
 @pytest.fixture(scope="module")
 def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
-    """JupyterLab serving a copy of the notebooks, with ``COURSE_QUIZ_DIR`` on the copied quizzes."""
+    """JupyterLab on a copy of the notebooks; ``COURSE_QUIZ_DIR`` is the copied quizzes."""
     notebooks = Path(os.environ.get("COURSE_BROWSER_NOTEBOOKS") or REPO / "notebooks")
     if not notebooks.is_dir():
         pytest.fail(f"no notebooks folder {notebooks}", pytrace=False)

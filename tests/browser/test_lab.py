@@ -31,6 +31,7 @@ QUIZ = Path(NOTEBOOK).stem  # the chapter's quiz file: quizzes/<QUIZ>.yaml
 LOAD_TIMEOUT_MS = 60_000     # JupyterLab's page load and the kernel start
 RUN_ALL_TIMEOUT_MS = 180_000  # the chapter trains tiny models (~30 s on a CPU)
 WIDGET_TIMEOUT_MS = 10_000   # a widget's answer to a click or a key
+HEATMAP = "img.course-heatmap, .course-heatmap img"  # HeatmapExplorer's image
 STDERR = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
 
 # The state of the notebook's code cells: each one's prompt ("[3]:", "[*]:", "[ ]:") and
@@ -66,8 +67,11 @@ def open_notebook(page: Page, url: str) -> Locator:
     page.goto(url)
     panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
     expect(panel.locator(".jp-Notebook .jp-Cell").first).to_be_visible(timeout=LOAD_TIMEOUT_MS)
-    indicator = panel.locator(".jp-Notebook-ExecutionIndicator")
-    expect(indicator).to_have_attribute("data-status", "idle", timeout=LOAD_TIMEOUT_MS)
+    # The status bar's "Python 3 (ipykernel) | Idle" ("No Kernel | ..." until it starts; the
+    # toolbar's execution indicator already says idle before there is a kernel).
+    kernel_status = page.locator('#jp-main-statusbar [title^="Change kernel"]')
+    expect(kernel_status).to_have_text(re.compile(r"^(?!No Kernel).+ \| Idle$"),
+                                       timeout=LOAD_TIMEOUT_MS)
     assert_no_dialog(page)
     return panel.locator(".jp-Notebook")
 
@@ -106,28 +110,57 @@ def assert_every_cell_ran(notebook: Locator, cells: list[dict]) -> None:
 
 
 def assert_no_widget_error(notebook: Locator) -> None:
-    errors = notebook.get_by_text("Error displaying widget")
-    assert errors.count() == 0, f"a widget failed to render: {errors.all_inner_texts()}"
+    """ipywidgets shows a view that failed as an error icon ("Click to show javascript
+    error.") and a missing model as "Error displaying widget: ..."."""
+    failed = notebook.locator(".jupyter-widgets-error-widget")
+    messages = []
+    for error in failed.all():
+        error.click()  # unfolds the JavaScript error
+        messages.append(error.inner_text())
+    messages += notebook.get_by_text("Error displaying widget").all_inner_texts()
+    assert not messages, "a widget failed to render:\n" + "\n".join(messages)
+
+
+def wait_for_widgets(notebook: Locator) -> None:
+    """Wait until the first heatmap explorer and quiz question are drawn (or a widget failed)."""
+    failed = notebook.locator(".jupyter-widgets-error-widget")
+    for selector in (HEATMAP, ".course-quiz-question"):
+        drawn_or_failed = notebook.locator(selector).first.or_(failed.first)
+        expect(drawn_or_failed, f"no {selector} was drawn").to_be_visible(
+            timeout=WIDGET_TIMEOUT_MS)
+
+
+def change_first_control(controls: Locator) -> None:
+    """Move the first slider by a few steps with the keyboard, or pick another dropdown entry."""
+    sliders = controls.locator(".widget-slider")
+    if sliders.count():
+        handle = sliders.first.locator(".noUi-handle").first
+        at_max = handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemax")
+        handle.focus()
+        for _ in range(3):
+            handle.press("ArrowLeft" if at_max else "ArrowRight")
+        return
+    dropdowns = controls.locator(".widget-dropdown select")
+    assert dropdowns.count(), "the heatmap explorer has neither a slider nor a dropdown"
+    select = dropdowns.first
+    current = select.input_value()
+    other = next(v for v in select.locator("option").evaluate_all("os => os.map(o => o.value)")
+                 if v != current)
+    select.select_option(other)
 
 
 def check_heatmap_explorer(page: Page, notebook: Locator) -> None:
-    """Move the first explorer's first slider; its heatmap image must be redrawn."""
-    image = notebook.locator("img.course-heatmap, .course-heatmap img").first
-    expect(image).to_be_visible(timeout=WIDGET_TIMEOUT_MS)
+    """Change the first explorer's first control; its heatmap image must be redrawn."""
+    image = notebook.locator(HEATMAP).first
     # HeatmapExplorer.widget = VBox([HBox(controls), Image]).
     explorer = image.locator("xpath=ancestor::div[contains(@class, 'widget-vbox')][1]")
-    slider = explorer.locator("xpath=./div[contains(@class, 'widget-hbox')][1]") \
-        .locator(".widget-slider").first
-    readout = slider.locator(".widget-readout")
-    before_src, before_value = image.get_attribute("src"), readout.inner_text()
-    assert before_src, "the heatmap image has no src"
+    controls = explorer.locator("xpath=./div[contains(@class, 'widget-hbox')][1]")
+    before = image.get_attribute("src")
+    assert before, "the heatmap image has no src"
 
-    handle = slider.locator(".noUi-handle").first
-    handle.focus()
-    for _ in range(3):
-        handle.press("ArrowRight")
-    expect(readout).not_to_have_text(before_value, timeout=WIDGET_TIMEOUT_MS)
-    expect(image).not_to_have_attribute("src", before_src, timeout=WIDGET_TIMEOUT_MS)
+    change_first_control(controls)
+    expect(image, "the heatmap was not redrawn after its control changed") \
+        .not_to_have_attribute("src", before, timeout=WIDGET_TIMEOUT_MS)
     page.wait_for_function("img => img.complete && img.naturalWidth > 0",
                            arg=image.element_handle(), timeout=WIDGET_TIMEOUT_MS)
 
@@ -147,11 +180,10 @@ def check_quiz(notebook: Locator, quiz_dir: Path) -> None:
     """Answer the first question right, then wrong; the feedback must follow."""
     correct, wrong, explanation = first_question(quiz_dir)
     question = notebook.locator(".course-quiz-question").first
-    expect(question).to_be_visible(timeout=WIDGET_TIMEOUT_MS)
     radios = question.locator(".widget-radio-box input[type=radio]")
     check = question.get_by_role("button", name="Check")
     verdict = question.locator(".quiz-verdict")
-    feedback = question.locator(".widget-html-content", has=verdict)
+    feedback = question.locator(".widget-html:has(.quiz-verdict)")
 
     radios.nth(correct).check()
     check.click()
@@ -174,6 +206,9 @@ def test_chapter_01_in_jupyterlab(page: Page, lab_server) -> None:
     notebook = open_notebook(page, lab_server.lab_url(f"lab/tree/{NOTEBOOK}"))
     cells = run_all_cells(page, notebook)
     assert_every_cell_ran(notebook, cells)
+
+    wait_for_widgets(notebook)
+    assert_no_widget_error(notebook)
 
     check_heatmap_explorer(page, notebook)
     check_quiz(notebook, lab_server.quiz_dir)

@@ -1,0 +1,357 @@
+"""course_utils.exercises: reference answers pass, typical mistakes get their own message."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from course_utils import exercises as exercises_module
+from course_utils.exercises import EXERCISES, ExerciseResult, check_exercise
+
+NAMES = ["scores", "attention_weights", "context_vector"]
+
+
+# ======================================================================= reference solutions
+# Written from scratch in plain torch, independent of course_utils.attention.
+def ref_scores(query, keys):
+    return query @ keys.T
+
+
+def ref_attention_weights(scores):
+    shifted = scores - scores.max(dim=-1, keepdim=True).values
+    e = shifted.exp()
+    return e / e.sum(dim=-1, keepdim=True)
+
+
+def ref_context_vector(weights, values):
+    return weights @ values
+
+
+REFERENCES = {"scores": ref_scores, "attention_weights": ref_attention_weights,
+              "context_vector": ref_context_vector}
+
+
+def assert_wrong(result: ExerciseResult, *fragments: str, case: int = 1) -> None:
+    assert result.status == "wrong", result
+    assert not result.passed
+    assert f"case {case} of " in result.message, result.message
+    for fragment in fragments:
+        assert fragment in result.message, (fragment, result.message)
+
+
+def test_exercise_names():
+    assert sorted(EXERCISES) == sorted(NAMES)
+    for name, exercise in EXERCISES.items():
+        assert exercise.name == name and exercise.signature.startswith(name)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_reference_solution_is_correct(name):
+    result = check_exercise(name, REFERENCES[name])
+    assert result.status == "correct" and result.passed
+    n_cases = len(list(EXERCISES[name].cases()))
+    assert n_cases >= 3
+    assert result.message == f"correct on all {n_cases} cases."
+    assert repr(result).startswith("✓ " + name)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_references_agree_with_the_module_on_every_case(name):
+    # Guards the generated cases themselves: finite, and the module's reference matches ours.
+    for args in EXERCISES[name].cases():
+        expected = REFERENCES[name](*args)
+        assert torch.isfinite(expected).all()
+        torch.testing.assert_close(EXERCISES[name].reference(*args), expected)
+
+
+def test_a_float64_answer_is_accepted():
+    result = check_exercise("scores", lambda q, k: q.double() @ k.double().T)
+    assert result.passed, result
+
+
+def test_an_answer_that_requires_grad_is_accepted():
+    def scores(query, keys):
+        return query.requires_grad_(True) @ keys.T
+
+    assert check_exercise("scores", scores).passed
+
+
+# ===================================================================================== scores
+def test_scores_transposed():
+    result = check_exercise("scores", lambda q, k: k @ q.T)
+    # case 1 is n_q=2, n_k=3: the transposed output is (3, 2)
+    assert_wrong(result, "transposed", "(3, 2)", "(2, 3)", "case 1 of 4")
+
+
+def test_scores_scaled_by_sqrt_d():
+    result = check_exercise("scores", lambda q, k: q @ k.T / q.shape[-1] ** 0.5)
+    assert_wrong(result, "√d")
+    assert "off by" not in result.message
+
+
+def test_scores_wrong_values_are_off_by():
+    result = check_exercise("scores", lambda q, k: q @ k.T + 0.5)
+    assert_wrong(result, "off by up to 0.5", "expected", "got")
+    assert "√d" not in result.message and "transposed" not in result.message
+
+
+def test_scores_negated_is_off_by():
+    assert_wrong(check_exercise("scores", lambda q, k: -(q @ k.T)), "off by")
+
+
+def test_scores_elementwise_product_raises_and_is_reported():
+    # q * k does not broadcast for (2, 4) and (3, 4): the learner's error is reported.
+    result = check_exercise("scores", lambda q, k: q * k)
+    assert_wrong(result, "your function raised RuntimeError")
+
+
+def test_scores_squeezed_output_fails_on_the_single_query_case():
+    # Right on case 1, but squeeze() drops the n_q = 1 axis of case 2.
+    result = check_exercise("scores", lambda q, k: (q @ k.T).squeeze())
+    assert_wrong(result, "shape (5,)", "(1, 5)", case=2)
+    assert "case 2 of 4" in result.message
+
+
+def test_scores_message_describes_the_inputs():
+    result = check_exercise("scores", lambda q, k: q @ k.T + 1)
+    assert "(inputs: shape (2, 4), shape (3, 4))" in result.message
+
+
+# ========================================================================== attention_weights
+def test_weights_softmax_over_the_wrong_axis():
+    result = check_exercise("attention_weights", lambda s: torch.softmax(s, dim=0))
+    assert_wrong(result, "instead of along each row", "dim=-1")
+
+
+def test_weights_without_max_subtraction_overflow():
+    def weights(scores):
+        e = scores.exp()
+        return e / e.sum(dim=-1, keepdim=True)
+
+    # exact on the three small cases, NaN on the large-score case 4
+    result = check_exercise("attention_weights", weights)
+    assert_wrong(result, "NaN or inf", "subtract", case=4)
+    assert "case 4 of 4" in result.message
+
+
+def test_weights_subtracting_the_global_max_underflows():
+    def weights(scores):
+        e = (scores - scores.max()).exp()  # one max for the whole matrix, not per row
+        return e / e.sum(dim=-1, keepdim=True)
+
+    assert_wrong(check_exercise("attention_weights", weights), "NaN or inf", case=4)
+
+
+def test_weights_not_normalised():
+    result = check_exercise("attention_weights", lambda s: s.exp())
+    assert_wrong(result, "do not sum to 1 along the key axis", "row sums are")
+    assert "instead of along each row" not in result.message
+
+
+def test_weights_negative():
+    result = check_exercise("attention_weights",
+                            lambda s: s - s.mean(dim=-1, keepdim=True))
+    assert_wrong(result, "negative")
+
+
+def test_weights_right_shape_wrong_values():
+    # non-negative and rows sum to 1, but not a softmax: only the value check catches it
+    result = check_exercise("attention_weights",
+                            lambda s: torch.full_like(s, 1.0 / s.shape[-1]))
+    assert_wrong(result, "off by")
+
+
+def test_weights_transposed_output():
+    result = check_exercise("attention_weights", lambda s: torch.softmax(s, dim=-1).T)
+    assert_wrong(result, "transposed", "(3, 2)", "(2, 3)")
+
+
+# ============================================================================= context_vector
+def test_context_plain_sum_of_values():
+    result = check_exercise("context_vector", lambda w, v: torch.ones_like(w) @ v)
+    assert_wrong(result, "plain sum")
+
+
+def test_context_transposed_weights_raise():
+    result = check_exercise("context_vector", lambda w, v: w.T @ v)
+    assert_wrong(result, "your function raised RuntimeError")
+
+
+def test_context_wrong_shape():
+    result = check_exercise("context_vector", lambda w, v: v.T @ w.T)
+    assert_wrong(result, "shape (4, 2)", "(2, 4)", "transposed")
+
+
+def test_context_summed_over_queries_has_the_wrong_shape():
+    result = check_exercise("context_vector", lambda w, v: (w @ v).sum(dim=0))
+    assert_wrong(result, "shape (4,)", "(2, 4)")
+    assert "transposed" not in result.message
+
+
+def test_context_elementwise_instead_of_matmul():
+    # weights times the summed features: (n_q, n_k) where (n_q, d_v) is expected
+    result = check_exercise("context_vector", lambda w, v: w * v.sum(dim=-1))
+    assert_wrong(result, "shape")
+
+
+# =================================================================== unfinished and odd answers
+def _raises_not_implemented(*args):
+    raise NotImplementedError("write me")
+
+
+def _returns_none(*args):
+    return None
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("function, words", [(_raises_not_implemented, "NotImplementedError"),
+                                             (_returns_none, "returns None")],
+                         ids=["NotImplementedError", "None"])
+def test_unfinished_function_is_not_yet(name, function, words):
+    result = check_exercise(name, function)
+    assert result.status == "not yet" and not result.passed
+    assert words in result.message
+    assert repr(result).startswith("… " + name)
+    assert str(result) == repr(result)
+
+
+def test_a_body_with_only_pass_is_not_yet():
+    def scores(query, keys):
+        pass
+
+    assert check_exercise("scores", scores).status == "not yet"
+
+
+@pytest.mark.parametrize("convert, type_name", [(lambda t: t.tolist(), "list"),
+                                                (lambda t: t.numpy(), "ndarray"),
+                                                (lambda t: float(t.sum()), "float")],
+                         ids=["list", "numpy", "float"])
+def test_non_tensor_answer(convert, type_name):
+    result = check_exercise("scores", lambda q, k: convert(q @ k.T))
+    assert_wrong(result, "expected a torch.Tensor", f"got {type_name}")
+
+
+def test_numpy_answer_for_context_vector():
+    result = check_exercise("context_vector", lambda w, v: np.asarray(w) @ np.asarray(v))
+    assert_wrong(result, "expected a torch.Tensor")
+
+
+def test_wrong_number_of_arguments_is_reported_not_raised():
+    result = check_exercise("context_vector", lambda weights: weights)
+    assert_wrong(result, "your function raised TypeError")
+
+
+def test_unknown_exercise():
+    with pytest.raises(ValueError) as info:
+        check_exercise("softmax", ref_attention_weights)
+    message = str(info.value)
+    assert "'softmax'" in message
+    for name in NAMES:
+        assert name in message
+
+
+@pytest.mark.parametrize("not_callable", [None, 3, "ref_scores", torch.zeros(2, 3)],
+                         ids=["None", "int", "str", "tensor"])
+def test_non_callable(not_callable):
+    with pytest.raises(TypeError, match="pass the function itself"):
+        check_exercise("scores", not_callable)
+
+
+def test_unknown_name_is_checked_before_callability():
+    with pytest.raises(ValueError):
+        check_exercise("nope", None)
+
+
+# ================================================================= the learner cannot cheat
+@pytest.fixture
+def fixed_weight_cases(monkeypatch):
+    """attention_weights with two known cases, so we can see whether they get modified."""
+    cases = [(torch.tensor([[1.0, 2.0, 3.0], [0.5, -1.0, 0.0]]),),
+             (torch.tensor([[4.0, -2.0], [0.0, 0.0], [1.0, 1.5]]),)]
+    snapshot = [tuple(a.clone() for a in args) for args in cases]
+    patched = dataclasses.replace(EXERCISES["attention_weights"], cases=lambda: iter(cases))
+    monkeypatch.setitem(exercises_module.EXERCISES, "attention_weights", patched)
+    return cases, snapshot
+
+
+def test_in_place_shift_does_not_touch_the_cases(fixed_weight_cases):
+    cases, snapshot = fixed_weight_cases
+
+    def weights(scores):
+        scores.sub_(1)  # in place; softmax is shift-invariant, so the answer is still right
+        return torch.softmax(scores, dim=-1)
+
+    result = check_exercise("attention_weights", weights)
+    assert result.passed, result
+    for args, before in zip(cases, snapshot, strict=True):
+        assert torch.equal(args[0], before[0])
+
+
+def test_reference_is_computed_on_the_unmodified_inputs(fixed_weight_cases):
+    cases, snapshot = fixed_weight_cases
+
+    def weights(scores):
+        answer = ref_attention_weights(scores)
+        scores.zero_()  # if this reached the reference, it would expect uniform weights
+        return answer
+
+    assert check_exercise("attention_weights", weights).passed
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(cases, snapshot, strict=True))
+
+
+def test_in_place_change_that_alters_the_answer_is_wrong(fixed_weight_cases):
+    cases, snapshot = fixed_weight_cases
+
+    def weights(scores):
+        scores.mul_(2)
+        return torch.softmax(scores, dim=-1)
+
+    assert_wrong(check_exercise("attention_weights", weights), "off by", "case 1 of 2")
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(cases, snapshot, strict=True))
+
+
+def test_returning_the_modified_input_of_scores_is_checked_against_the_original():
+    def scores(query, keys):
+        answer = query @ keys.T
+        query.zero_()
+        keys.fill_(7.0)
+        return answer
+
+    assert check_exercise("scores", scores).passed
+
+
+def test_each_call_gets_fresh_copies():
+    seen = []
+
+    def context(weights, values):
+        seen.append((weights, values))
+        weights.fill_(0.0)  # corrupt our copy; the next check must not see it
+        return ref_context_vector(weights, values)
+
+    first = check_exercise("context_vector", context)
+    assert_wrong(first, "off by")
+    assert len(seen) == 1  # stopped at the first failing case
+    assert check_exercise("context_vector", ref_context_vector).passed
+
+
+# ================================================================================== the result
+@pytest.mark.parametrize("status, mark", [("correct", "✓"), ("wrong", "✗"), ("not yet", "…")])
+def test_result_repr_mark(status, mark):
+    result = ExerciseResult("scores", status, "some message")
+    assert repr(result) == f"{mark} scores: some message"
+    assert str(result) == repr(result)
+    assert result.passed is (status == "correct")
+
+
+def test_wrong_result_repr_starts_with_cross():
+    result = check_exercise("scores", lambda q, k: k @ q.T)
+    assert repr(result).startswith("✗ scores: case 1 of 4")
+
+
+def test_result_is_frozen():
+    result = check_exercise("scores", ref_scores)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.status = "wrong"
