@@ -125,7 +125,7 @@ def wait_for_widgets(notebook: Locator) -> None:
     """Wait until the first heatmap explorer and quiz question are drawn (or a widget failed)."""
     failed = notebook.locator(".jupyter-widgets-error-widget")
     for selector in (HEATMAP, ".course-quiz-question"):
-        drawn_or_failed = notebook.locator(selector).first.or_(failed.first)
+        drawn_or_failed = notebook.locator(selector).or_(failed).first
         expect(drawn_or_failed, f"no {selector} was drawn").to_be_visible(
             timeout=WIDGET_TIMEOUT_MS)
 
@@ -135,10 +135,13 @@ def change_first_control(controls: Locator) -> None:
     sliders = controls.locator(".widget-slider")
     if sliders.count():
         handle = sliders.first.locator(".noUi-handle").first
-        at_max = handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemax")
+        value = handle.get_attribute("aria-valuenow")
+        at_max = value == handle.get_attribute("aria-valuemax")
         handle.focus()
         for _ in range(3):
             handle.press("ArrowLeft" if at_max else "ArrowRight")
+        expect(handle, "the slider did not move").not_to_have_attribute(
+            "aria-valuenow", value, timeout=WIDGET_TIMEOUT_MS)
         return
     dropdowns = controls.locator(".widget-dropdown select")
     assert dropdowns.count(), "the heatmap explorer has neither a slider nor a dropdown"
@@ -147,6 +150,7 @@ def change_first_control(controls: Locator) -> None:
     other = next(v for v in select.locator("option").evaluate_all("os => os.map(o => o.value)")
                  if v != current)
     select.select_option(other)
+    expect(select).to_have_value(other)
 
 
 def check_heatmap_explorer(page: Page, notebook: Locator) -> None:
