@@ -67,14 +67,16 @@ def run_notebook(path: Path) -> tuple[float, list[float]]:
 
 def main(argv: list[str]) -> int:
     notebooks = [Path(a) for a in argv] or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    print("| notebook | run time (s) | widget redraws | median (ms) | max (ms) |")
-    print("|---|---:|---:|---:|---:|")
+    print("| notebook | run time (s) | widget redraws | median (ms) | 95th pct (ms) | max (ms) |")
+    print("|---|---:|---:|---:|---:|---:|")
     for path in notebooks:
         seconds, times = run_notebook(path)
         if times:
-            stats = f"{len(times)} | {statistics.median(times):.1f} | {max(times):.1f}"
+            p95 = statistics.quantiles(times, n=20)[-1]
+            stats = (f"{len(times)} | {statistics.median(times):.1f} | {p95:.1f} | "
+                     f"{max(times):.1f}")
         else:
-            stats = "0 | – | –"
+            stats = "0 | – | – | –"
         print(f"| {path.stem} | {seconds:.1f} | {stats} |", flush=True)
     return 0
 

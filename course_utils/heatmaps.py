@@ -185,7 +185,7 @@ class HeatmapExplorer:
         vmin: float = 0.0,
         vmax: float = 1.0,
         annotate: bool | None = None,
-        figsize: tuple[float, float] = (5.0, 3.6),
+        figsize: tuple[float, float] = (6.0, 4.0),
         dpi: int = DPI,
     ) -> None:
         import ipywidgets as w
@@ -228,7 +228,10 @@ class HeatmapExplorer:
             (height - y, x) for x, y in (self.ax.transData.transform(t.get_position())
                                          for t in self._texts)]
         self.default_png = self._paint()
-        self.image = w.Image(value=self.default_png, format="png")
+        width, height = canvas.get_width_height()
+        # Shown at its own pixel size (a stretched PNG would look blurred).
+        self.image = w.Image(value=self.default_png, format="png", layout=w.Layout(
+            width=f"{width}px", height=f"{height}px", max_width="100%", object_fit="contain"))
         self.image.add_class("course-heatmap")
         for control in self.controls.values():
             control.observe(self._on_change, names="value")

@@ -7,8 +7,35 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
+from tqdm.notebook import tqdm as notebook_tqdm
 
 __all__ = ["train"]
+
+
+class _Progress:
+    """A tqdm progress bar. In Jupyter it is a widget, displayed through a display handle
+    so that, when training ends, the saved output is replaced by the bar's final state
+    (a reader without a kernel sees "100% 300/300", not the "0%" of the first frame)."""
+
+    def __init__(self, steps: int, description: str, enabled: bool) -> None:
+        self.handle = None
+        if enabled and issubclass(tqdm, notebook_tqdm):
+            from IPython.display import display
+
+            self.bar = tqdm(total=steps, desc=description, display=False)
+            self.handle = display(self.bar.container, display_id=True)
+        else:
+            self.bar = tqdm(total=steps, desc=description, disable=not enabled)
+
+    def step(self, **postfix: str) -> None:
+        if postfix:
+            self.bar.set_postfix(postfix, refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.handle is not None:
+            self.handle.update(self.bar.container)
 
 
 def train(
@@ -54,8 +81,8 @@ def train(
 
     record(0)
     model.train()
-    bar = tqdm(range(1, steps + 1), desc=description, disable=not progress, leave=True)
-    for step in bar:
+    bar = _Progress(steps, description, progress)
+    for step in range(1, steps + 1):
         loss = loss_fn(step)
         optimizer.zero_grad()
         loss.backward()
@@ -63,7 +90,7 @@ def train(
         history["loss"].append(loss.item())
         if step % eval_every == 0 or step == steps:
             record(step)
-            if history["metric"]:
-                bar.set_postfix(metric=f"{history['metric'][-1]:.2f}")
+        bar.step(**({"metric": f"{history['metric'][-1]:.2f}"} if history["metric"] else {}))
+    bar.close()
     model.eval()
     return history

@@ -109,7 +109,8 @@ def test_explorer_initial_state():
     assert isinstance(explorer.image, w.Image)
     assert bytes(explorer.image.value).startswith(PNG_MAGIC)
     assert bytes(explorer.image.value) == explorer.default_png
-    assert png_size(explorer.default_png) == (400, 288)  # figsize (5, 3.6) at 80 dpi
+    assert png_size(explorer.default_png) == (480, 320)  # figsize (6, 4) at 80 dpi
+    assert explorer.image.layout.width == "480px"  # shown at its own size, not stretched
     assert isinstance(explorer.widget, w.VBox)
     assert explorer.image in explorer.widget.children
     assert explorer.values == {"temperature": 1.0}
