@@ -3,8 +3,14 @@
 Every chapter notebook imports its mechanisms from here, so a mechanism is written once,
 tested once (``tests/``) and reused by the chapters that come after the one that builds it.
 
-Public API (see DESIGN.md): :func:`set_seed`, :func:`device`, and the modules
-``attention``, ``quiz``, ``widgets``, ``exercises`` and ``memory``.
+Public API (see DESIGN.md): :func:`set_seed`, :func:`device`, and one module per concern:
+
+* ``attention``  score → softmax → weighted sum; additive attention
+* ``heatmaps``   static heatmaps and the live heatmap explorer (widgets)
+* ``quiz``       quizzes from ``quizzes/*.yaml``, graded in Python or as widgets
+* ``exercises``  checkers for the learner's functions
+* ``memory``     the notes' three memories in a tiny RNN; key-value retrieval
+* ``tasks``      generated toy tasks;  ``training``  a training loop with a progress bar
 """
 
 from __future__ import annotations

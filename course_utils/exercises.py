@@ -66,13 +66,17 @@ def _score_cases() -> Iterator[tuple]:
     for seed, (n_q, n_k, d) in enumerate([(2, 3, 4), (1, 5, 2), (4, 1, 3), (3, 6, 5)]):
         g = _generator(seed)
         yield torch.randn(n_q, d, generator=g), torch.randn(n_k, d, generator=g)
+    g = _generator(9)  # last: a batch, (batch, n_q, d) and (batch, n_k, d)
+    yield torch.randn(2, 3, 4, generator=g), torch.randn(2, 5, 4, generator=g)
 
 
 def _weight_cases() -> Iterator[tuple]:
     for seed, (n_q, n_k) in enumerate([(2, 3), (4, 5), (3, 1)]):
         yield (torch.randn(n_q, n_k, generator=_generator(10 + seed)) * 2,)
-    # Large scores overflow exp() unless the row maximum is subtracted first.
+    # Large scores overflow exp() unless each row's maximum is subtracted first (and one
+    # maximum for the whole tensor makes the second row underflow to 0/0).
     yield (torch.tensor([[1000.0, 999.0, 990.0], [-5.0, 800.0, 0.0]]),)
+    yield (torch.randn(2, 3, 4, generator=_generator(14)),)  # a batch (batch, n_q, n_k)
 
 
 def _context_cases() -> Iterator[tuple]:
@@ -80,14 +84,23 @@ def _context_cases() -> Iterator[tuple]:
         g = _generator(20 + seed)
         weights = torch.softmax(torch.randn(n_q, n_k, generator=g), dim=-1)
         yield weights, torch.randn(n_k, d_v, generator=g)
+    g = _generator(29)  # a batch
+    yield torch.softmax(torch.randn(2, 3, 4, generator=g), dim=-1), torch.randn(2, 4, 2,
+                                                                               generator=g)
 
 
 # --------------------------------------------------------------------------- diagnoses
+def _close(a: Tensor, b: Tensor) -> bool:
+    return a.shape == b.shape and torch.allclose(a, b, atol=1e-4, rtol=1e-4)
+
+
 def _shape(args: tuple, got: Tensor, expected: Tensor) -> str | None:
     if got.shape == expected.shape:
         return None
     hint = ""
-    if got.dim() == 2 and tuple(got.shape) == tuple(expected.shape)[::-1]:
+    if args[0].dim() > 2:
+        hint = f". Hint: {_BATCH_HINT}"
+    elif got.dim() == 2 and tuple(got.shape) == tuple(expected.shape)[::-1]:
         hint = " (it looks transposed: one row per query, one column per key or feature)"
     return (f"the output has shape {tuple(got.shape)} but should have shape "
             f"{tuple(expected.shape)}{hint}")
@@ -95,8 +108,11 @@ def _shape(args: tuple, got: Tensor, expected: Tensor) -> str | None:
 
 def _finite(args: tuple, got: Tensor, expected: Tensor) -> str | None:
     if not torch.isfinite(got).all():
-        return ("the output contains NaN or inf. exp() of a large score overflows: subtract "
-                "each row's maximum score before exp() (softmax is unchanged by that shift)")
+        return ("the output contains NaN or inf. exp() of a large score overflows to inf, and "
+                "subtracting one maximum for the whole tensor can make a whole row underflow "
+                "to 0/0: subtract each row's own maximum, "
+                "scores.max(dim=-1, keepdim=True).values, before exp() (softmax is unchanged "
+                "by that shift)")
     return None
 
 
@@ -110,55 +126,124 @@ def _weights_sum_to_one(args: tuple, got: Tensor, expected: Tensor) -> str | Non
     key_sums = got.sum(dim=-1)
     if torch.allclose(key_sums, torch.ones_like(key_sums), atol=1e-4):
         return None
-    query_sums = got.sum(dim=0)
-    if got.shape[0] > 1 and torch.allclose(query_sums, torch.ones_like(query_sums), atol=1e-4):
+    query_sums = got.sum(dim=-2)
+    if got.shape[-2] > 1 and torch.allclose(query_sums, torch.ones_like(query_sums), atol=1e-4):
         return ("the weights sum to 1 down each column (over the queries) instead of along each "
                 "row: normalise over the key axis, dim=-1")
     return (f"the weights do not sum to 1 along the key axis (the last one): row sums are "
-            f"{[round(v, 3) for v in key_sums.tolist()]}")
+            f"{_rounded(key_sums)}")
 
 
-def _context_unweighted(args: tuple, got: Tensor, expected: Tensor) -> str | None:
-    weights, values = args
-    plain_sum = values.sum(dim=0).expand_as(expected)
-    if weights.shape[-1] > 1 and torch.allclose(got, plain_sum, atol=1e-5):
-        return ("the output is the plain sum of the values: weight each value vᵢ by its "
-                "attention weight αᵢ, c = Σᵢ αᵢ vᵢ")
+def _weights_hard(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    one_hot = ((got == 0) | (got == 1)).all() and not ((expected == 0) | (expected == 1)).all()
+    if one_hot:
+        return ("the weights are one-hot: that is hard attention (an argmax). The soft "
+                "weights are exp(sᵢ) / Σⱼ exp(sⱼ): every key gets a share")
+    return None
+
+
+def _weights_reversed(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    if _close(got, torch.softmax(-args[0], dim=-1)) and not _close(got, expected):
+        return ("the lowest score gets the highest weight: that is softmax(-scores). A better "
+                "match (a higher score) must get more attention")
     return None
 
 
 def _scores_scaled(args: tuple, got: Tensor, expected: Tensor) -> str | None:
-    query, _ = args
-    d = query.shape[-1]
-    if d > 1 and torch.allclose(got * d**0.5, expected, atol=1e-4):
+    d = args[0].shape[-1]
+    if d > 1 and _close(got * d**0.5, expected):
         return ("the scores are divided by √d; this exercise asks for the plain dot product "
                 "q·k (the scaled version comes in chapter 04)")
+    if d > 1 and _close(got * d, expected):
+        return ("the scores are divided by d; the plain dot product q·k has no scaling (and "
+                "the Transformer divides by √d, not d)")
     return None
+
+
+def _scores_softmaxed(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    if args[1].shape[-2] > 1 and _close(got, torch.softmax(expected, dim=-1)):
+        return ("these are already attention weights (a softmax of the scores): this step is "
+                "only the scores q·k; the softmax is exercise 2")
+    return None
+
+
+def _context_unweighted(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    weights, values = args
+    if weights.shape[-1] == 1:
+        return None
+    if _close(got, values.sum(dim=-2, keepdim=True).expand_as(expected)):
+        return ("the output is the plain sum of the values: weight each value vᵢ by its "
+                "attention weight αᵢ, c = Σᵢ αᵢ vᵢ")
+    if _close(got, values.mean(dim=-2, keepdim=True).expand_as(expected)):
+        return ("the output is the plain mean of the values, what uniform weights would give: "
+                "use the attention weights, c = Σᵢ αᵢ vᵢ")
+    if _close(got * weights.shape[-1], expected):
+        return ("the output is divided by n_k: the weights already sum to 1, so c = Σᵢ αᵢ vᵢ "
+                "needs no further averaging")
+    return None
+
+
+# Hints for errors raised inside the learner's function: (pattern in the message, hint).
+_MATMUL_SCORES = ("query is (n_q, d) and keys (n_k, d): one dot product per (query, key) pair is "
+                  "query @ keys.transpose(-2, -1), shape (n_q, n_k)")
+_ERROR_HINTS = {
+    "scores": [("cannot be multiplied", _MATMUL_SCORES), ("must match the size", _MATMUL_SCORES)],
+    "attention_weights": [
+        ("return_types.max", "scores.max(dim=-1) gives (values, indices): use "
+                             "scores.max(dim=-1, keepdim=True).values"),
+        ("must match the size", "keep the summed axis so that the division broadcasts row by "
+                                "row: e.sum(dim=-1, keepdim=True)"),
+    ],
+    "context_vector": [
+        ("cannot be multiplied", "weights (n_q, n_k) @ values (n_k, d_v) gives (n_q, d_v): the "
+                                 "key axis meets in the middle, no transpose is needed"),
+    ],
+}
 
 
 EXERCISES: dict[str, Exercise] = {
     "scores": Exercise(
         name="scores",
-        signature="scores(query (n_q, d), keys (n_k, d)) -> (n_q, n_k)",
+        signature="scores(query (..., n_q, d), keys (..., n_k, d)) -> (..., n_q, n_k)",
         reference=lambda q, k: dot_product_scores(q, k, scaled=False),
         cases=_score_cases,
-        diagnoses=[_shape, _scores_scaled],
+        diagnoses=[_shape, _scores_scaled, _scores_softmaxed],
     ),
     "attention_weights": Exercise(
         name="attention_weights",
-        signature="attention_weights(scores (n_q, n_k)) -> weights (n_q, n_k)",
+        signature="attention_weights(scores (..., n_q, n_k)) -> weights (..., n_q, n_k)",
         reference=lambda s: masked_softmax(s),
         cases=_weight_cases,
-        diagnoses=[_shape, _finite, _weights_non_negative, _weights_sum_to_one],
+        diagnoses=[_shape, _finite, _weights_non_negative, _weights_hard, _weights_sum_to_one,
+                   _weights_reversed],
     ),
     "context_vector": Exercise(
         name="context_vector",
-        signature="context_vector(weights (n_q, n_k), values (n_k, d_v)) -> (n_q, d_v)",
+        signature="context_vector(weights (..., n_q, n_k), values (..., n_k, d_v)) -> "
+                  "(..., n_q, d_v)",
         reference=context_vector,
         cases=_context_cases,
         diagnoses=[_shape, _context_unweighted],
     ),
 }
+
+
+def _rounded(t: Tensor) -> list:
+    """Nested lists of the values rounded to 3 decimals (for messages)."""
+    return [_rounded(row) for row in t] if t.dim() else round(float(t), 3)
+
+
+_BATCH_HINT = ("this case is a batch, (batch, n_q, ...): use .transpose(-2, -1), which swaps "
+               "the last two axes, rather than .T, which reverses all of them")
+
+
+def _error_hint(name: str, exc: Exception, args: tuple) -> str:
+    if args[0].dim() > 2:
+        return f" Hint: {_BATCH_HINT}."
+    for pattern, hint in _ERROR_HINTS.get(name, []):
+        if pattern in str(exc):
+            return f" Hint: {hint}."
+    return ""
 
 
 # --------------------------------------------------------------------------- checking
@@ -188,7 +273,7 @@ def check_exercise(name: str, function: Callable[..., object]) -> ExerciseResult
                                   "NotImplementedError; write its body and run the cell again.")
         except Exception as exc:  # the learner's code may fail in any way
             return ExerciseResult(name, "wrong", f"{where}: your function raised "
-                                  f"{type(exc).__name__}: {exc}")
+                                  f"{type(exc).__name__}: {exc}.{_error_hint(name, exc, args)}")
         if got is None:
             return ExerciseResult(name, "not yet", "not yet: the function returns None; "
                                   "make it return a tensor.")
@@ -206,6 +291,6 @@ def check_exercise(name: str, function: Callable[..., object]) -> ExerciseResult
             return ExerciseResult(
                 name, "wrong",
                 f"{where}: the values are off by up to {error:.3g}.\n"
-                f"  expected {expected.numpy().round(3).tolist()}\n"
-                f"  got      {got.numpy().round(3).tolist()}")
+                f"  expected {_rounded(expected)}\n"
+                f"  got      {_rounded(got)}")
     return ExerciseResult(name, "correct", f"correct on all {len(cases)} cases.")

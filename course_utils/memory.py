@@ -18,13 +18,14 @@ __all__ = ["MemoryRNN", "KeyValueRetriever"]
 
 
 class MemoryRNN(nn.Module):
-    """An Elman RNN:  h_t = tanh(W_x x_t + W_h h_{t-1} + b),  logits = W_o h_T.
+    """An Elman RNN:  h_t = tanh(W_x x_t + b + W_h h_{t-1}),  logits = W_o h_T + b_o.
 
-    * sensory memory  = ``x_t``, the input layer's one-hot encoding of the symbol read at
-      step t; it exists only at that step.
+    * sensory memory  = the input layer's encoding ``W_x x_t + b`` of the symbol read at
+      step t (``x_t`` is its one-hot code); it exists only at that step.
     * working memory  = ``h_t``, the hidden state, carried from step to step.
-    * long-term memory = the parameters ``sensory`` (W_x, b), ``recurrent`` (W_h) and
-      ``readout`` (W_o), changed only by training.
+    * long-term memory = the parameters of the layers ``sensory`` (W_x, b), ``recurrent``
+      (W_h) and ``readout`` (W_o, b_o), changed only by training. (A layer is *named* after
+      the memory it computes; its *weights* are long-term memory.)
 
     Args:
         vocab_size: number of symbols; hidden_size: width of the working memory.
@@ -37,13 +38,16 @@ class MemoryRNN(nn.Module):
         self.recurrent = nn.Linear(hidden_size, hidden_size, bias=False)  # W_h h_{t-1}
         self.readout = nn.Linear(hidden_size, vocab_size)  # W_o h_T
 
-    def forward(self, symbols: Tensor, forget_after: int | None = None) -> tuple[Tensor, Tensor]:
+    def forward(self, symbols: Tensor, forget_after: int | None = None,
+                blank_input_at: int | None = None) -> tuple[Tensor, Tensor]:
         """Read the sequence and answer at the end.
 
         Args:
             symbols: ``(batch, length)`` ints in [0, vocab_size).
             forget_after: if given, wipe the working memory (h = 0) after reading that many
                 symbols: the ablation that shows what the hidden state was holding.
+            blank_input_at: if given, wipe the sensory memory of that step (0-based): x_t = 0,
+                so the symbol of step t is never perceived.
 
         Returns:
             ``(logits, states)``: logits ``(batch, vocab_size)`` from the last state, states
@@ -60,11 +64,18 @@ class MemoryRNN(nn.Module):
                 and 1 <= forget_after <= length):
             raise ValueError(f"forget_after must be an int in [1, {length}] (the number of "
                              f"symbols read before the wipe), got {forget_after!r}")
+        if blank_input_at is not None and not (
+                isinstance(blank_input_at, int) and not isinstance(blank_input_at, bool)
+                and 0 <= blank_input_at < length):
+            raise ValueError(f"blank_input_at must be a step in [0, {length - 1}], got "
+                             f"{blank_input_at!r}")
         inputs = nn.functional.one_hot(symbols.long(), self.vocab_size).to(
-            self.sensory.weight.dtype)  # x_t: sensory memory
+            self.sensory.weight.dtype)  # x_t: one-hot code of the symbol read at step t
+        if blank_input_at is not None:
+            inputs[:, blank_input_at] = 0.0  # wipe the sensory memory of that step
         h = inputs.new_zeros(symbols.shape[0], self.recurrent.in_features)
         states = []
-        for t in range(symbols.shape[1]):
+        for t in range(length):
             h = torch.tanh(self.sensory(inputs[:, t]) + self.recurrent(h))  # h_t
             if forget_after is not None and t + 1 == forget_after:
                 h = torch.zeros_like(h)  # wipe the working memory

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ NAMES = ["scores", "attention_weights", "context_vector"]
 # ======================================================================= reference solutions
 # Written from scratch in plain torch, independent of course_utils.attention.
 def ref_scores(query, keys):
-    return query @ keys.T
+    return query @ keys.transpose(-2, -1)
 
 
 def ref_attention_weights(scores):
@@ -68,38 +69,38 @@ def test_references_agree_with_the_module_on_every_case(name):
 
 
 def test_a_float64_answer_is_accepted():
-    result = check_exercise("scores", lambda q, k: q.double() @ k.double().T)
+    result = check_exercise("scores", lambda q, k: q.double() @ k.double().transpose(-2, -1))
     assert result.passed, result
 
 
 def test_an_answer_that_requires_grad_is_accepted():
     def scores(query, keys):
-        return query.requires_grad_(True) @ keys.T
+        return query.requires_grad_(True) @ keys.transpose(-2, -1)
 
     assert check_exercise("scores", scores).passed
 
 
 # ===================================================================================== scores
 def test_scores_transposed():
-    result = check_exercise("scores", lambda q, k: k @ q.T)
+    result = check_exercise("scores", lambda q, k: k @ q.mT)
     # case 1 is n_q=2, n_k=3: the transposed output is (3, 2)
-    assert_wrong(result, "transposed", "(3, 2)", "(2, 3)", "case 1 of 4")
+    assert_wrong(result, "transposed", "(3, 2)", "(2, 3)", "case 1 of 5")
 
 
 def test_scores_scaled_by_sqrt_d():
-    result = check_exercise("scores", lambda q, k: q @ k.T / q.shape[-1] ** 0.5)
+    result = check_exercise("scores", lambda q, k: q @ k.mT / q.shape[-1] ** 0.5)
     assert_wrong(result, "√d")
     assert "off by" not in result.message
 
 
 def test_scores_wrong_values_are_off_by():
-    result = check_exercise("scores", lambda q, k: q @ k.T + 0.5)
+    result = check_exercise("scores", lambda q, k: q @ k.mT + 0.5)
     assert_wrong(result, "off by up to 0.5", "expected", "got")
     assert "√d" not in result.message and "transposed" not in result.message
 
 
 def test_scores_negated_is_off_by():
-    assert_wrong(check_exercise("scores", lambda q, k: -(q @ k.T)), "off by")
+    assert_wrong(check_exercise("scores", lambda q, k: -(q @ k.mT)), "off by")
 
 
 def test_scores_elementwise_product_raises_and_is_reported():
@@ -110,13 +111,13 @@ def test_scores_elementwise_product_raises_and_is_reported():
 
 def test_scores_squeezed_output_fails_on_the_single_query_case():
     # Right on case 1, but squeeze() drops the n_q = 1 axis of case 2.
-    result = check_exercise("scores", lambda q, k: (q @ k.T).squeeze())
+    result = check_exercise("scores", lambda q, k: (q @ k.mT).squeeze())
     assert_wrong(result, "shape (5,)", "(1, 5)", case=2)
-    assert "case 2 of 4" in result.message
+    assert "case 2 of 5" in result.message
 
 
 def test_scores_message_describes_the_inputs():
-    result = check_exercise("scores", lambda q, k: q @ k.T + 1)
+    result = check_exercise("scores", lambda q, k: q @ k.mT + 1)
     assert "(inputs: shape (2, 4), shape (3, 4))" in result.message
 
 
@@ -134,7 +135,7 @@ def test_weights_without_max_subtraction_overflow():
     # exact on the three small cases, NaN on the large-score case 4
     result = check_exercise("attention_weights", weights)
     assert_wrong(result, "NaN or inf", "subtract", case=4)
-    assert "case 4 of 4" in result.message
+    assert "case 4 of 5" in result.message
 
 
 def test_weights_subtracting_the_global_max_underflows():
@@ -230,7 +231,7 @@ def test_a_body_with_only_pass_is_not_yet():
                                                 (lambda t: float(t.sum()), "float")],
                          ids=["list", "numpy", "float"])
 def test_non_tensor_answer(convert, type_name):
-    result = check_exercise("scores", lambda q, k: convert(q @ k.T))
+    result = check_exercise("scores", lambda q, k: convert(q @ k.mT))
     assert_wrong(result, "expected a torch.Tensor", f"got {type_name}")
 
 
@@ -315,7 +316,7 @@ def test_in_place_change_that_alters_the_answer_is_wrong(fixed_weight_cases):
 
 def test_returning_the_modified_input_of_scores_is_checked_against_the_original():
     def scores(query, keys):
-        answer = query @ keys.T
+        answer = query @ keys.transpose(-2, -1)
         query.zero_()
         keys.fill_(7.0)
         return answer
@@ -347,11 +348,46 @@ def test_result_repr_mark(status, mark):
 
 
 def test_wrong_result_repr_starts_with_cross():
-    result = check_exercise("scores", lambda q, k: k @ q.T)
-    assert repr(result).startswith("✗ scores: case 1 of 4")
+    result = check_exercise("scores", lambda q, k: k @ q.mT)
+    assert repr(result).startswith("✗ scores: case 1 of 5")
 
 
 def test_result_is_frozen():
     result = check_exercise("scores", ref_scores)
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.status = "wrong"
+
+
+# --------------------------------------------------------------------------- more mistakes
+@pytest.mark.parametrize("name, mistake, fragments", [
+    ("scores", lambda q, k: torch.softmax(q @ k.mT, dim=-1), ["already attention weights"]),
+    ("scores", lambda q, k: q @ k.mT / q.shape[-1], ["divided by d;"]),
+    ("scores", lambda q, k: q @ k, ["Hint:", "query @ keys.transpose(-2, -1)"]),
+    ("scores", lambda q, k: (q * k).sum(-1), ["Hint:", "query @ keys.transpose(-2, -1)"]),
+    ("scores", lambda q, k: q @ k.T if q.dim() == 2 else q @ k.permute(2, 1, 0),
+     ["case 5 of 5", "batch", ".transpose(-2, -1)"]),
+    ("attention_weights",
+     lambda s: torch.nn.functional.one_hot(s.argmax(-1), s.shape[-1]).float(), ["hard attention"]),
+    ("attention_weights", lambda s: torch.softmax(-s, dim=-1), ["softmax(-scores)"]),
+    ("attention_weights", lambda s: s - s.max(-1), ["Hint:", ".values"]),
+    ("attention_weights", lambda s: torch.exp(s) / torch.exp(s).sum(-1), ["Hint:", "keepdim=True"]),
+    ("attention_weights",
+     lambda s: torch.exp(s - s.max()) / torch.exp(s - s.max()).sum(-1, keepdim=True),
+     ["case 4 of 5", "each row's own maximum"]),
+    ("context_vector",
+     lambda w, v: v.mean(-2, keepdim=True).expand(*w.shape[:-1], v.shape[-1]), ["plain mean"]),
+    ("context_vector", lambda w, v: (w @ v) / w.shape[-1], ["divided by n_k"]),
+    ("context_vector", lambda w, v: v @ w, ["Hint:", "no transpose is needed"]),
+])
+def test_typical_mistakes_get_a_specific_message(name, mistake, fragments):
+    result = check_exercise(name, mistake)
+    assert result.status == "wrong", result
+    for fragment in fragments:
+        assert fragment in result.message, (fragment, result.message)
+
+
+def test_values_off_message_rounds_the_numbers():
+    result = check_exercise("context_vector", lambda w, v: w @ v + 0.1234567)
+    assert "off by" in result.message
+    numbers = re.findall(r"-?\d+\.\d+", result.message.split("expected", 1)[1])
+    assert numbers and all(len(n.split(".")[1]) <= 3 for n in numbers), result.message

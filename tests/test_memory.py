@@ -502,3 +502,27 @@ def test_retrieval_task_uses_a_proper_rotation(seed):
 def test_retrieval_task_rejects_bad_seeds(seed):
     with pytest.raises(ValueError, match="seed"):
         RetrievalTask(seed=seed)
+
+
+def test_memory_rnn_blank_input_removes_that_symbol_only():
+    torch.manual_seed(0)
+    model = MemoryRNN(vocab_size=5, hidden_size=7)
+    symbols = torch.randint(5, (4, 6), generator=torch.Generator().manual_seed(1))
+    other = symbols.clone()
+    other[:, 2] = (other[:, 2] + 1) % 5  # a different symbol at step 2 only
+    blank, _ = model(symbols, blank_input_at=2)
+    assert torch.allclose(blank, model(other, blank_input_at=2)[0])  # step 2 is not perceived
+    assert not torch.allclose(model(symbols)[0], model(other)[0])  # ...but normally is
+    # x_2 = 0: the input layer's encoding is its bias alone.
+    x = F.one_hot(symbols, 5).float()
+    x[:, 2] = 0
+    h = torch.zeros(4, 7)
+    for t in range(6):
+        h = torch.tanh(model.sensory(x[:, t]) + model.recurrent(h))
+    assert torch.allclose(blank, model.readout(h), atol=1e-6)
+
+
+@pytest.mark.parametrize("step", [-1, 6, 1.0, True])
+def test_memory_rnn_rejects_blank_input_outside_the_sequence(step):
+    with pytest.raises(ValueError, match=r"blank_input_at must be a step in \[0, 5\]"):
+        MemoryRNN(vocab_size=4)(torch.zeros(2, 6, dtype=torch.long), blank_input_at=step)
