@@ -47,6 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 __all__ = [
     "Option",
+    "Mistake",
     "Question",
     "Quiz",
     "Feedback",
@@ -74,6 +75,14 @@ class Option(BaseModel):
     explanation: NonEmpty
 
 
+class Mistake(BaseModel):
+    """A likely wrong answer to a numeric question, with a hint aimed at it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    answer: float
+    explanation: NonEmpty
+
+
 class Question(BaseModel):
     """One question; ``options`` for single/multiple, ``answer`` + ``tolerance`` for numeric."""
 
@@ -85,6 +94,7 @@ class Question(BaseModel):
     options: list[Option] | None = None
     answer: float | None = None
     tolerance: Annotated[float, Field(ge=0)] | None = None
+    mistakes: list[Mistake] = []
     explanation: NonEmpty
 
     @model_validator(mode="after")
@@ -96,7 +106,11 @@ class Question(BaseModel):
                 raise ValueError("a numeric question needs a 'tolerance' (0 for exact)")
             if self.options is not None:
                 raise ValueError("a numeric question takes no 'options'")
+            if any(_within(m.answer, self.answer, self.tolerance) for m in self.mistakes):
+                raise ValueError("a 'mistakes' answer is within the tolerance of the answer")
             return self
+        if self.mistakes:
+            raise ValueError(f"a {self.kind} question takes no 'mistakes' (explain each option)")
         if self.answer is not None or self.tolerance is not None:
             raise ValueError(f"a {self.kind} question takes 'options', not 'answer'/'tolerance'")
         if not self.options or len(self.options) < 2:
@@ -226,11 +240,18 @@ class Feedback:
         return f"{'✓ Correct' if self.correct else '✗ Not quite'}. {self.explanation}"
 
 
+TRY_AGAIN = "Try again."
+
+
 def _grade_single(q: Question, answer: object) -> Feedback:
+    # A wrong answer gets its own option's explanation and a second try; the question's
+    # full explanation (which gives the answer away) comes with the right answer.
     if not isinstance(answer, str):
         raise TypeError(f"question {q.id!r} takes one option id (str), got {answer!r}")
     chosen = q.option(answer)
-    return Feedback(chosen.correct, f"{chosen.explanation} {q.explanation}")
+    if chosen.correct:
+        return Feedback(True, f"{chosen.explanation} {q.explanation}")
+    return Feedback(False, f"{chosen.explanation} {TRY_AGAIN}")
 
 
 def _grade_multiple(q: Question, answer: object) -> Feedback:
@@ -238,29 +259,34 @@ def _grade_multiple(q: Question, answer: object) -> Feedback:
         raise TypeError(f"question {q.id!r} takes a list of option ids, got {answer!r}")
     chosen = {q.option(a).id for a in answer}
     right = set(q.correct_ids)
-    notes = [f"{o.id}) {o.explanation}" for o in q.options if o.id in chosen ^ right]
     if chosen == right:
         return Feedback(True, q.explanation)
-    missed, extra = sorted(right - chosen), sorted(chosen - right)
-    summary = []
+    wrong = [o for o in q.options if o.id in chosen - right]
+    parts = [f"{o.id}) is not right: {o.explanation}" for o in wrong]
+    missed = len(right - chosen)
     if missed:
-        summary.append(f"you missed {', '.join(missed)}")
-    if extra:
-        summary.append(f"{', '.join(extra)} {'is' if len(extra) == 1 else 'are'} not right")
-    return Feedback(False, f"{'; '.join(summary).capitalize()}. {' '.join(notes)} "
-                           f"{q.explanation}")
+        parts.append(f"You missed {missed} right option{'s' if missed > 1 else ''}.")
+    return Feedback(False, f"{' '.join(parts)} {TRY_AGAIN}")
 
 
 def _grade_numeric(q: Question, answer: object) -> Feedback:
     if isinstance(answer, bool) or not isinstance(answer, int | float):
         raise TypeError(f"question {q.id!r} takes a number, got {answer!r}")
     if not math.isfinite(answer):
-        return Feedback(False, f"{answer} is not a finite number. {q.explanation}")
+        return Feedback(False, f"{answer} is not a finite number. {TRY_AGAIN}")
+    if _within(answer, q.answer, q.tolerance):
+        return Feedback(True, q.explanation)
+    for mistake in q.mistakes:
+        if _within(answer, mistake.answer, q.tolerance):
+            return Feedback(False, f"{mistake.explanation} {TRY_AGAIN}")
+    return Feedback(False, f"Your answer {answer:g} is not within {q.tolerance:g} of the "
+                           f"answer. {TRY_AGAIN}")
+
+
+def _within(answer: float, target: float, tolerance: float) -> bool:
     # A hair of slack so that an answer exactly at the tolerance (0.76 for 0.75 ± 0.01) is
     # not lost to floating-point rounding.
-    ok = abs(answer - q.answer) <= q.tolerance + 1e-9 * max(1.0, abs(q.answer))
-    verdict = "" if ok else f"Your answer {answer:g} is not within {q.tolerance:g} of the answer. "
-    return Feedback(ok, f"{verdict}{q.explanation}")
+    return abs(answer - target) <= tolerance + 1e-9 * max(1.0, abs(target))
 
 
 _GRADERS = {"single": _grade_single, "multiple": _grade_multiple, "numeric": _grade_numeric}

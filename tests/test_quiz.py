@@ -127,7 +127,9 @@ def test_check_single(sample):
     assert "Query asks, key labels, value answers." in right.explanation
     wrong = check(sample, "pick-one", "b")
     assert wrong.correct is False
-    assert "That is the key." in wrong.explanation
+    assert "That is the key." in wrong.explanation and "Try again." in wrong.explanation
+    # A wrong answer does not give the answer away: the full explanation comes when right.
+    assert "Query asks, key labels, value answers." not in wrong.explanation
     assert str(right).startswith("✓ Correct") and str(wrong).startswith("✗ Not quite")
 
 
@@ -142,14 +144,17 @@ def test_check_multiple_correct(sample, answer):
 def test_check_multiple_incorrect_explains_missed_and_extra(sample):
     missed = check(sample, "pick-many", ["a"])
     assert missed.correct is False
-    assert "You missed c" in missed.explanation
-    assert "Smooth too." in missed.explanation
+    assert "You missed 1 right option." in missed.explanation
+    assert "Smooth too." not in missed.explanation  # the missed option is not named
     extra = check(sample, "pick-many", ["a", "b", "c"])
     assert extra.correct is False
-    assert "B is not right" in extra.explanation
-    assert "Piecewise constant." in extra.explanation
+    assert "b) is not right: Piecewise constant." in extra.explanation
+    assert "missed" not in extra.explanation
     none = check(sample, "pick-many", [])
-    assert none.correct is False and "You missed a, c" in none.explanation
+    assert none.correct is False and "You missed 2 right options." in none.explanation
+    for feedback in (missed, extra, none):
+        assert "Try again." in feedback.explanation
+        assert "every step is differentiable" not in feedback.explanation
 
 
 @pytest.mark.parametrize(("answer", "correct"), [(0.75, True), (0.755, True), (0.7401, True),
@@ -158,9 +163,32 @@ def test_check_multiple_incorrect_explains_missed_and_extra(sample):
 def test_check_numeric(sample, answer, correct):
     result = check(sample, "number", answer)
     assert result.correct is correct
-    assert "Three quarters" in result.explanation
+    assert ("Three quarters" in result.explanation) is correct
     if not correct:
         assert f"Your answer {answer:g} is not within 0.01" in result.explanation
+        assert "Try again." in result.explanation
+
+
+def test_check_numeric_recognises_a_listed_mistake(tmp_path, monkeypatch):
+    text = SAMPLE.replace(
+        "    explanation: Three quarters of the mass goes to the second key.",
+        "    mistakes:\n      - {answer: 0.25, explanation: That is the first key's weight.}\n"
+        "    explanation: Three quarters of the mass goes to the second key.")
+    name = write_quiz(tmp_path, monkeypatch, "with_mistakes", text)
+    hint = check(name, "number", 0.25)
+    assert hint.correct is False
+    assert hint.explanation == "That is the first key's weight. Try again."
+    assert check(name, "number", 0.75).correct
+
+
+def test_a_listed_mistake_inside_the_tolerance_is_a_format_error(tmp_path, monkeypatch):
+    text = SAMPLE.replace(
+        "    explanation: Three quarters of the mass goes to the second key.",
+        "    mistakes:\n      - {answer: 0.751, explanation: Close.}\n"
+        "    explanation: Three quarters of the mass goes to the second key.")
+    name = write_quiz(tmp_path, monkeypatch, "bad_mistakes", text)
+    with pytest.raises(QuizFormatError, match="within the tolerance"):
+        load_quiz(name)
 
 
 @pytest.mark.parametrize("answer", [0.76, 0.74])
@@ -372,7 +400,7 @@ def test_multiple_question_widget(sample):
     q = QuizView(sample)["pick-many"]
     q.boxes["a"].value = True
     q.button.click()
-    assert "Not quite" in q.feedback.value and "You missed c" in q.feedback.value
+    assert "Not quite" in q.feedback.value and "You missed 1 right option" in q.feedback.value
     q.boxes["c"].value = True
     assert q.answer() == ["a", "c"]
     q.button.click()
