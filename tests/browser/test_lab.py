@@ -202,12 +202,25 @@ def check_quiz(notebook: Locator, quiz_dir: Path) -> None:
     expect(verdict).to_have_text("✗ Not quite.", timeout=WIDGET_TIMEOUT_MS)
 
 
+def check_saved_outputs(notebook: Locator, quiz_dir: Path) -> None:
+    """Freshly cloned, before any cell runs (an untrusted notebook, no widget state): the
+    saved outputs show the static fallbacks, the explorer's PNG and the quiz with its answers
+    folded, and no widget error."""
+    assert_no_widget_error(notebook)
+    expect(notebook.locator(".jp-OutputArea-output img").first).to_be_visible()
+    questions = yaml.safe_load((quiz_dir / f"{QUIZ}.yaml").read_text())["questions"]
+    folded = notebook.locator(".course-quiz details")
+    expect(folded).to_have_count(len(questions))
+    assert not folded.first.evaluate("d => d.open"), "quiz answers should start folded"
+
+
 def test_chapter_01_in_jupyterlab(page: Page, lab_server) -> None:
     if not (lab_server.root / NOTEBOOK).is_file():
         pytest.fail(f"{NOTEBOOK} is missing from the served notebooks folder "
                     f"(set COURSE_BROWSER_NOTEBOOKS to serve another one)", pytrace=False)
 
     notebook = open_notebook(page, lab_server.lab_url(f"lab/tree/{NOTEBOOK}"))
+    check_saved_outputs(notebook, lab_server.quiz_dir)
     cells = run_all_cells(page, notebook)
     assert_every_cell_ran(notebook, cells)
 
