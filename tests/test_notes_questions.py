@@ -46,11 +46,12 @@ def _notes_questions():
     return found
 
 
-def test_every_notes_question_is_in_a_quiz_once():
+def test_every_notes_question_is_in_a_quiz():
+    # A notes' question may be asked in more than one chapter (e.g. Q1 where an experiment
+    # answers it and again in the notes' own quiz), but never dropped.
     prompts = [q.prompt for _, q in _notes_questions()]
     for prompt in NOTES_QUESTIONS:
-        count = prompts.count(prompt)
-        assert count == 1, f"the notes' question {prompt!r} is in {count} quizzes, not 1"
+        assert prompts.count(prompt) >= 1, f"the notes' question {prompt!r} is in no quiz"
 
 
 @pytest.mark.parametrize("where, question", _notes_questions(), ids=lambda v: getattr(v, "id", v))
