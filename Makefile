@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test bench notebooks lint clean
+.PHONY: lab test bench notebooks checkpoints lint clean
 
 lab: $(STAMP)  ## open the course in JupyterLab
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/01_attention_and_memory.ipynb
@@ -18,6 +18,9 @@ bench: $(STAMP)  ## per-notebook execution time and widget update time
 
 notebooks: $(STAMP)  ## maintainers: re-execute every chapter and save its outputs
 	$(BIN)/python tools/run_notebooks.py
+
+checkpoints: $(STAMP)  ## maintainers: retrain the shipped checkpoints (chapter 02: ~3 min)
+	$(BIN)/python tools/train_seq2seq.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check course_utils tests benchmarks tools

@@ -98,7 +98,7 @@ def _shape(args: tuple, got: Tensor, expected: Tensor) -> str | None:
     if got.shape == expected.shape:
         return None
     hint = ""
-    if args[0].dim() > 2:
+    if args[0].dim() > 2 and got.dim() == args[0].dim():
         hint = f". Hint: {_BATCH_HINT}"
     elif got.dim() == 2 and tuple(got.shape) == tuple(expected.shape)[::-1]:
         hint = " (it looks transposed: one row per query, one column per key or feature)"
@@ -194,11 +194,62 @@ _ERROR_HINTS = {
         ("must match the size", "keep the summed axis so that the division broadcasts row by "
                                 "row: e.sum(dim=-1, keepdim=True)"),
     ],
+    "batch_context": [(pattern, "weights (batch, n) need a query axis for a batched matrix "
+                                "product: (weights.unsqueeze(1) @ states).squeeze(1), or "
+                                "(weights[..., None] * states).sum(dim=1)")
+                      for pattern in ("cannot be multiplied", "Expected size", "must match")],
     "context_vector": [
         ("cannot be multiplied", "weights (n_q, n_k) @ values (n_k, d_v) gives (n_q, d_v): the "
                                  "key axis meets in the middle, no transpose is needed"),
     ],
 }
+
+
+def _padded_cases() -> Iterator[tuple]:
+    # A decoder state per sentence, the encoder states, and a padding mask (True = a word).
+    for seed, (batch, n, d, lengths) in enumerate([(2, 4, 3, [4, 2]), (3, 5, 2, [1, 5, 3]),
+                                                   (1, 3, 4, [3])]):
+        g = _generator(40 + seed)
+        mask = torch.arange(n)[None, :] < torch.tensor(lengths)[:, None]
+        states = torch.randn(batch, n, d, generator=g) * mask[..., None]
+        yield torch.randn(batch, d, generator=g), states, mask
+
+
+def _padded_reference(query: Tensor, states: Tensor, mask: Tensor) -> Tensor:
+    scores = dot_product_scores(query.unsqueeze(1), states).squeeze(1)  # (batch, n)
+    return masked_softmax(scores, mask)
+
+
+def _padding_ignored(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    _, _, mask = args
+    leak = got.masked_fill(mask, 0).abs().max().item()
+    if leak > 1e-6:
+        return (f"padding positions get weight (up to {leak:.3f}); give them a score of -inf "
+                "before the softmax (scores.masked_fill(~mask, float('-inf'))) so that "
+                "exp(-inf) = 0")
+    return None
+
+
+def _padded_unscaled(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    query, states, mask = args
+    unscaled = masked_softmax((states @ query.unsqueeze(-1)).squeeze(-1), mask)
+    if query.shape[-1] > 1 and _close(got, unscaled) and not _close(got, expected):
+        return "the scores are not divided by √d: use (h · z) / √d"
+    return None
+
+
+def _batch_context_cases() -> Iterator[tuple]:
+    for seed, (batch, n, d) in enumerate([(2, 4, 3), (3, 1, 2), (1, 5, 4)]):
+        g = _generator(50 + seed)
+        yield (torch.softmax(torch.randn(batch, n, generator=g), dim=-1),
+               torch.randn(batch, n, d, generator=g))
+
+
+def _batch_context_unweighted(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    weights, states = args
+    if weights.shape[-1] > 1 and _close(got, states.sum(dim=1)):
+        return "the output is the plain sum of the states: weight each hⁱ by its αᵢ"
+    return None
 
 
 EXERCISES: dict[str, Exercise] = {
@@ -225,6 +276,22 @@ EXERCISES: dict[str, Exercise] = {
         cases=_context_cases,
         diagnoses=[_shape, _context_unweighted],
     ),
+    "padded_attention_weights": Exercise(
+        name="padded_attention_weights",
+        signature="padded_attention_weights(query (batch, d), states (batch, n, d), "
+                  "mask (batch, n)) -> weights (batch, n)",
+        reference=_padded_reference,
+        cases=_padded_cases,
+        diagnoses=[_shape, _finite, _weights_non_negative, _padding_ignored,
+                   _weights_sum_to_one, _padded_unscaled],
+    ),
+    "batch_context": Exercise(
+        name="batch_context",
+        signature="batch_context(weights (batch, n), states (batch, n, d)) -> (batch, d)",
+        reference=lambda w, h: context_vector(w.unsqueeze(1), h).squeeze(1),
+        cases=_batch_context_cases,
+        diagnoses=[_shape, _batch_context_unweighted],
+    ),
 }
 
 
@@ -238,7 +305,7 @@ _BATCH_HINT = ("this case is a batch, (batch, n_q, ...): use .transpose(-2, -1),
 
 
 def _error_hint(name: str, exc: Exception, args: tuple) -> str:
-    if args[0].dim() > 2:
+    if name in ("scores", "attention_weights", "context_vector") and args[0].dim() > 2:
         return f" Hint: {_BATCH_HINT}."
     for pattern, hint in _ERROR_HINTS.get(name, []):
         if pattern in str(exc):
@@ -273,7 +340,8 @@ def check_exercise(name: str, function: Callable[..., object]) -> ExerciseResult
                                   "NotImplementedError; write its body and run the cell again.")
         except Exception as exc:  # the learner's code may fail in any way
             return ExerciseResult(name, "wrong", f"{where}: your function raised "
-                                  f"{type(exc).__name__}: {exc}.{_error_hint(name, exc, args)}")
+                                  f"{type(exc).__name__}: {str(exc).rstrip('.')}."
+                                  f"{_error_hint(name, exc, args)}")
         if got is None:
             return ExerciseResult(name, "not yet", "not yet: the function returns None; "
                                   "make it return a tensor.")

@@ -16,6 +16,7 @@ import base64
 import io
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import PIL.Image
@@ -24,7 +25,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["use_course_style", "heatmap", "HeatmapExplorer"]
+__all__ = ["use_course_style", "heatmap", "Frame", "HeatmapExplorer"]
 
 DPI = 80
 CMAP = "viridis"
@@ -158,16 +159,30 @@ class _LabelSprites:
         region[...] = (rgb * 255.0 * alpha + region * (1.0 - alpha)).astype(np.uint8)
 
 
+@dataclass(frozen=True)
+class Frame:
+    """What an explorer's ``compute`` may return: the weights ``(n_q, n_k)`` and, optionally,
+    a title and new row/column labels (e.g. the words of another sentence)."""
+
+    weights: object
+    title: str | None = None
+    row_labels: Sequence[str] | None = None
+    col_labels: Sequence[str] | None = None
+
+
 class HeatmapExplorer:
     """Widgets over one attention heatmap that redraws in place on every change.
 
     Args:
         compute: called with the controls' current values as keyword arguments; returns the
-            weights ``(n_q, n_k)``, or ``(weights, title)`` to also update the title.
+            weights ``(n_q, n_k)``, ``(weights, title)``, or a :class:`Frame` (which may also
+            change the labels and the shape, e.g. to show another sentence).
         controls: ``{argument name: ipywidgets value widget}``, e.g. a ``FloatSlider``.
         row_labels, col_labels, xlabel, ylabel, vmin, vmax, annotate: as in :func:`heatmap`.
         figsize: inches; the figure is rendered at ``dpi``.
 
+    A change that keeps the shape and the labels only repaints the image and its cell labels
+    over a kept background (blitting); new labels or a new shape redraw the whole figure.
     Use ``display(explorer)`` (or make it a cell's last expression). ``explorer.widget`` is
     the ipywidgets box, ``explorer.image`` the image widget that is updated,
     ``explorer.update_times_ms`` the time each redraw took.
@@ -199,16 +214,48 @@ class HeatmapExplorer:
         self.compute = compute
         self.controls = dict(controls)
         self.vmin, self.vmax = vmin, vmax
+        self._style = {"xlabel": xlabel, "ylabel": ylabel, "vmin": vmin, "vmax": vmax,
+                       "annotate": annotate}
         self.update_times_ms: list[float] = []
-
-        matrix, title = self._evaluate()
         # A bare Figure (not pyplot's): it is never shown by the inline backend, only rendered.
-        self.figure = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+        self.figure = Figure(figsize=figsize, dpi=dpi)
         FigureCanvasAgg(self.figure)
-        self.ax = heatmap(matrix, row_labels, col_labels, ax=self.figure.add_subplot(),
-                          title=title, xlabel=xlabel, ylabel=ylabel, vmin=vmin, vmax=vmax,
-                          annotate=annotate)
-        self.shape = matrix.shape
+        self._sprites: _LabelSprites | None = None
+        self._labels = (row_labels, col_labels)
+        frame = self._evaluate()
+        self._build(frame)
+        self.default_png = self._paint()
+        width, height = self.figure.canvas.get_width_height()
+        # Shown at its own pixel size (a stretched PNG would look blurred).
+        self.image = w.Image(value=self.default_png, format="png", layout=w.Layout(
+            width=f"{width}px", height=f"{height}px", max_width="100%", object_fit="contain"))
+        self.image.add_class("course-heatmap")
+        for control in self.controls.values():
+            control.observe(self._on_change, names="value")
+        self.widget = w.VBox([w.HBox(list(self.controls.values())), self.image])
+
+    # ----------------------------------------------------------------------- drawing
+    def _evaluate(self) -> Frame:
+        result = self.compute(**self.values)
+        if isinstance(result, tuple):
+            result = Frame(*result)
+        elif not isinstance(result, Frame):
+            result = Frame(result)
+        rows = result.row_labels if result.row_labels is not None else self._labels[0]
+        cols = result.col_labels if result.col_labels is not None else self._labels[1]
+        matrix = _as_matrix(result.weights)
+        return Frame(matrix, result.title,
+                     None if rows is None else tuple(map(str, rows)),
+                     None if cols is None else tuple(map(str, cols)))
+
+    def _build(self, frame: Frame) -> None:
+        """Draw the whole figure for ``frame`` and keep its still background."""
+        self.figure.clear()
+        self.figure.set_layout_engine("constrained")
+        self.ax = heatmap(frame.weights, frame.row_labels, frame.col_labels,
+                          ax=self.figure.add_subplot(), title=frame.title, **self._style)
+        self.shape = frame.weights.shape
+        self._labels = (frame.row_labels, frame.col_labels)
         self._artist = self.ax.images[0]
         self._texts = list(self.ax.texts)
         # Blitting: draw the still parts (axes, ticks, colour bar) once and keep the pixels;
@@ -221,29 +268,12 @@ class HeatmapExplorer:
         canvas.draw()
         self.figure.set_layout_engine("none")  # freeze the layout: redraws only repaint
         self._background = canvas.copy_from_bbox(self.figure.bbox)
-        self._sprites = _LabelSprites(dpi, self._texts[0].get_fontproperties()
-                                      if self._texts else None)
+        if self._sprites is None and self._texts:
+            self._sprites = _LabelSprites(self.figure.dpi, self._texts[0].get_fontproperties())
         height = canvas.get_width_height()[1]
         self._label_pixels = [  # (row, column) of every label's centre in the frame
             (height - y, x) for x, y in (self.ax.transData.transform(t.get_position())
                                          for t in self._texts)]
-        self.default_png = self._paint()
-        width, height = canvas.get_width_height()
-        # Shown at its own pixel size (a stretched PNG would look blurred).
-        self.image = w.Image(value=self.default_png, format="png", layout=w.Layout(
-            width=f"{width}px", height=f"{height}px", max_width="100%", object_fit="contain"))
-        self.image.add_class("course-heatmap")
-        for control in self.controls.values():
-            control.observe(self._on_change, names="value")
-        self.widget = w.VBox([w.HBox(list(self.controls.values())), self.image])
-
-    # ----------------------------------------------------------------------- drawing
-    def _evaluate(self) -> tuple[np.ndarray, str | None]:
-        result = self.compute(**self.values)
-        title = None
-        if isinstance(result, tuple):
-            result, title = result
-        return _as_matrix(result), title
 
     def _paint(self) -> bytes:
         """Restore the still background, paint the moving artists, return the PNG bytes."""
@@ -273,15 +303,17 @@ class HeatmapExplorer:
     def redraw(self) -> float:
         """Recompute the weights, update the figure in place and the image; return the ms."""
         start = time.perf_counter()
-        matrix, title = self._evaluate()
-        if matrix.shape != self.shape:
-            raise ValueError(f"compute returned shape {matrix.shape}, expected {self.shape}")
+        frame = self._evaluate()
+        if frame.weights.shape != self.shape or (frame.row_labels, frame.col_labels) != \
+                self._labels:
+            self._build(frame)  # another sentence: new labels, perhaps a new shape
+        matrix = frame.weights
         self._artist.set_data(matrix)
         for text, value in zip(self._texts, matrix.ravel(), strict=False):
             text.set_text(f"{value:.2f}")
             text.set_color(_text_color(value, self.vmin, self.vmax))
-        if title is not None:
-            self.ax.set_title(title)
+        if frame.title is not None:
+            self.ax.set_title(frame.title)
         self.image.value = self._paint()
         elapsed = (time.perf_counter() - start) * 1000.0
         self.update_times_ms.append(elapsed)

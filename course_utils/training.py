@@ -47,6 +47,7 @@ def train(
     description: str = "training",
     evaluate: Callable[[], float] | None = None,
     eval_every: int = 50,
+    max_grad_norm: float | None = None,
 ) -> dict[str, list[float]]:
     """Minimise ``loss_fn(step)`` over ``model``'s parameters with Adam.
 
@@ -56,6 +57,8 @@ def train(
         progress: show a tqdm progress bar (a widget in Jupyter, text elsewhere).
         evaluate: optional metric (e.g. validation accuracy) recorded every ``eval_every``
             steps and after the last one.
+        max_grad_norm: clip the gradients' total norm to this (RNNs need it: a rare huge
+            gradient would otherwise undo much of the training).
 
     Returns:
         ``{"loss": [...], "step": [...], "metric": [...]}``: the loss of every step, and the
@@ -86,6 +89,8 @@ def train(
         loss = loss_fn(step)
         optimizer.zero_grad()
         loss.backward()
+        if max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(params, max_grad_norm)
         optimizer.step()
         history["loss"].append(loss.item())
         if step % eval_every == 0 or step == steps:

@@ -18,7 +18,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 
-from course_utils.heatmaps import HeatmapExplorer, heatmap  # noqa: E402
+from course_utils.heatmaps import Frame, HeatmapExplorer, heatmap  # noqa: E402
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -156,13 +156,29 @@ def test_compute_may_return_a_title():
     np.testing.assert_allclose(explorer.weights, np.full((1, 6), 1 / 6), rtol=1e-6)
 
 
-def test_compute_returning_the_wrong_shape():
+def test_a_new_shape_must_come_with_labels_that_fit():
     slider = w.IntSlider(value=5, min=1, max=8)
-    explorer = HeatmapExplorer(lambda n: torch.softmax(SCORES[:n], -1), {"n": slider})
-    with pytest.raises(ValueError, match=r"compute returned shape \(3, 6\), expected \(5, 6\)"):
+    rows = [f"q{i}" for i in range(5)]
+    explorer = HeatmapExplorer(lambda n: torch.softmax(SCORES[:n], -1), {"n": slider},
+                               row_labels=rows)
+    with pytest.raises(ValueError, match="row_labels has 5 labels but the weights have 3 rows"):
         explorer.set(n=3)
-    with pytest.raises(ValueError, match=r"shape \(4, 6\), expected \(5, 6\)"):
-        slider.value = 4
+
+
+def test_a_frame_with_new_labels_and_shape_redraws_the_whole_figure():
+    def sentence(n):
+        return Frame(torch.softmax(SCORES[:n, :n], -1), f"{n} words",
+                     row_labels=[f"t{i}" for i in range(n)], col_labels=[f"s{i}" for i in range(n)])
+
+    explorer = HeatmapExplorer(sentence, {"n": w.IntSlider(value=4, min=2, max=5)})
+    before = explorer.image.value
+    explorer.set(n=3)
+    assert explorer.shape == (3, 3) and explorer.weights.shape == (3, 3)
+    assert [t.get_text() for t in explorer.ax.get_yticklabels()] == ["t0", "t1", "t2"]
+    assert len(explorer._texts) == 9 and explorer.ax.get_title() == "3 words"
+    assert explorer.image.value != before
+    explorer.set(n=5)  # and back to blitting on a value-only change
+    assert [t.get_text() for t in explorer.ax.get_xticklabels()][-1] == "s4"
 
 
 def test_explorer_rejects_bad_controls():

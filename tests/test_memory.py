@@ -526,3 +526,27 @@ def test_memory_rnn_blank_input_removes_that_symbol_only():
 def test_memory_rnn_rejects_blank_input_outside_the_sequence(step):
     with pytest.raises(ValueError, match=r"blank_input_at must be a step in \[0, 5\]"):
         MemoryRNN(vocab_size=4)(torch.zeros(2, 6, dtype=torch.long), blank_input_at=step)
+
+
+def test_train_clips_the_gradient_norm():
+    model = nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(0.0)
+
+    def huge_loss(step):  # gradient 1e6 on the single weight
+        return 1e6 * model(torch.ones(1, 1)).sum()
+
+    seen = []
+    original = torch.optim.Adam.step
+
+    def spy(self, *args, **kwargs):
+        seen.append(model.weight.grad.norm().item())
+        return original(self, *args, **kwargs)
+
+    torch.optim.Adam.step = spy
+    try:
+        train(model, huge_loss, steps=2, progress=False, max_grad_norm=1.0)
+        train(model, huge_loss, steps=1, progress=False)
+    finally:
+        torch.optim.Adam.step = original
+    assert seen[:2] == pytest.approx([1.0, 1.0]) and seen[2] == pytest.approx(1e6)

@@ -1,0 +1,238 @@
+"""An RNN encoder-decoder for translation, with or without attention (the notes' Part I).
+
+The notes' pipeline, one decoding step t:
+
+1. the encoder has turned the source into hidden states h¹…hⁿ (``Encoder``);
+2. the decoder's previous state z^{t-1} is the **query**; it is scored against every hⁱ
+   (additive: vᵀ tanh(W_q z + W_k h), or dot product: z·h / √d);
+3. softmax → weights α (they sum to 1 over the real source words; padding gets 0);
+4. context c^t = Σᵢ αᵢ hⁱ;
+5. z^t = GRU([embedding of the previous word; c^t], z^{t-1}); the next word comes from
+   [z^t; c^t].
+
+With ``attention="none"`` the context is the same at every step: the encoder's last state,
+the classic encoder-decoder whose whole source must squeeze through one vector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from .attention import AdditiveAttention, context_vector, dot_product_scores, masked_softmax
+from .translation import Batch
+
+__all__ = [
+    "ATTENTION_KINDS", "Encoder", "Decoder", "Seq2Seq", "Translation", "greedy_decode",
+    "exact_and_token_accuracy", "evaluate_by_length", "train_translator",
+]
+
+ATTENTION_KINDS = ("none", "additive", "dot")
+
+
+class Encoder(nn.Module):
+    """Embedding → bidirectional GRU.
+
+    ``forward(source (batch, n), source_mask (batch, n))`` → ``(states (batch, n, 2·hidden),
+    final (batch, 2·hidden))``: hⁱ for every source word (zeros at padding), and the last
+    states of both directions, concatenated.
+    """
+
+    def __init__(self, vocab_size: int, embed_size: int, hidden_size: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, embed_size, padding_idx=0)
+        self.rnn = nn.GRU(embed_size, hidden_size, batch_first=True, bidirectional=True)
+
+    def forward(self, source: Tensor, source_mask: Tensor) -> tuple[Tensor, Tensor]:
+        lengths = source_mask.sum(dim=1).cpu()
+        if (lengths == 0).any():
+            raise ValueError("every source sentence needs at least one word")
+        packed = pack_padded_sequence(self.embed(source), lengths, batch_first=True,
+                                      enforce_sorted=False)
+        states, last = self.rnn(packed)  # last: (2 directions, batch, hidden)
+        states, _ = pad_packed_sequence(states, batch_first=True,
+                                        total_length=source.shape[1])
+        return states, torch.cat([last[0], last[1]], dim=-1)
+
+
+class Decoder(nn.Module):
+    """A GRU decoder that reads a context vector at every step.
+
+    Args:
+        attention: ``"none"`` (context = the encoder's final state), ``"additive"``
+            (Bahdanau) or ``"dot"`` (scaled dot product).
+        key_size: width of an encoder state hⁱ; hidden_size: width of z (must equal key_size
+            for dot-product attention).
+    """
+
+    def __init__(self, vocab_size: int, embed_size: int, key_size: int, hidden_size: int,
+                 attention: str = "additive", attention_size: int = 64) -> None:
+        super().__init__()
+        if attention not in ATTENTION_KINDS:
+            raise ValueError(f"attention must be one of {ATTENTION_KINDS}, got {attention!r}")
+        if attention == "dot" and hidden_size != key_size:
+            raise ValueError(f"dot-product attention needs hidden_size == key_size, got "
+                             f"{hidden_size} and {key_size}")
+        self.kind = attention
+        self.embed = nn.Embedding(vocab_size, embed_size, padding_idx=0)
+        self.init_state = nn.Linear(key_size, hidden_size)  # z⁰ = tanh(W final)
+        self.additive = (AdditiveAttention(hidden_size, key_size, attention_size)
+                         if attention == "additive" else None)
+        self.cell = nn.GRUCell(embed_size + key_size, hidden_size)
+        self.out = nn.Linear(hidden_size + key_size, vocab_size)
+
+    def initial_state(self, final: Tensor) -> Tensor:
+        """z⁰ from the encoder's final state: ``(batch, key_size)`` → ``(batch, hidden)``."""
+        return torch.tanh(self.init_state(final))
+
+    def attend(self, z: Tensor, states: Tensor, source_mask: Tensor,
+               final: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Context and weights for one step: z ``(batch, hidden)``, states ``(batch, n, key)``
+        → c ``(batch, key)``, α ``(batch, n)`` (None without attention)."""
+        if self.kind == "none":
+            return final, None
+        query = z.unsqueeze(1)  # (batch, 1, hidden): the decoder state asks
+        mask = source_mask.unsqueeze(1)  # (batch, 1, n): True = a real word
+        if self.kind == "additive":
+            c, alpha = self.additive(query, states, states, mask)  # vᵀ tanh(W_q z + W_k h)
+        else:
+            alpha = masked_softmax(dot_product_scores(query, states), mask)  # z·h / √d
+            c = context_vector(alpha, states)  # c = Σᵢ αᵢ hⁱ
+        return c.squeeze(1), alpha.squeeze(1)
+
+    def step(self, previous_word: Tensor, z: Tensor, states: Tensor, source_mask: Tensor,
+             final: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """One decoding step → ``(logits (batch, vocab), z_new (batch, hidden), α or None)``."""
+        c, alpha = self.attend(z, states, source_mask, final)
+        z = self.cell(torch.cat([self.embed(previous_word), c], dim=-1), z)  # z^t
+        return self.out(torch.cat([z, c], dim=-1)), z, alpha
+
+
+@dataclass(frozen=True)
+class Translation:
+    """Output of :func:`greedy_decode`: ``tokens (batch, m)`` (``<eos>``/``<pad>`` after the
+    end) and ``weights (batch, m, n)`` (zeros without attention)."""
+
+    tokens: Tensor
+    weights: Tensor
+
+
+class Seq2Seq(nn.Module):
+    """Encoder + decoder. ``forward(batch)`` runs with **teacher forcing**: the decoder reads
+    the true previous word ``batch.target_in`` at every step; returns ``(logits (batch, m,
+    vocab), weights (batch, m, n))``."""
+
+    def __init__(self, source_vocab: int, target_vocab: int, attention: str = "additive",
+                 embed_size: int = 32, hidden_size: int = 64, attention_size: int = 64) -> None:
+        super().__init__()
+        self.encoder = Encoder(source_vocab, embed_size, hidden_size)
+        key = 2 * hidden_size
+        self.decoder = Decoder(target_vocab, embed_size, key, key, attention, attention_size)
+
+    @property
+    def attention(self) -> str:
+        return self.decoder.kind
+
+    def forward(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        states, final = self.encoder(batch.source, batch.source_mask)
+        z = self.decoder.initial_state(final)
+        logits, weights = [], []
+        for t in range(batch.target_in.shape[1]):
+            step_logits, z, alpha = self.decoder.step(batch.target_in[:, t], z, states,
+                                                      batch.source_mask, final)
+            logits.append(step_logits)
+            weights.append(alpha if alpha is not None else torch.zeros_like(batch.source_mask,
+                                                                            dtype=z.dtype))
+        return torch.stack(logits, dim=1), torch.stack(weights, dim=1)
+
+    def loss(self, batch: Batch) -> Tensor:
+        """Cross-entropy of the next word under teacher forcing, ignoring padding."""
+        logits, _ = self(batch)
+        return nn.functional.cross_entropy(logits.flatten(0, 1), batch.target_out.flatten(),
+                                           ignore_index=0)
+
+
+@torch.no_grad()
+def greedy_decode(model: Seq2Seq, source: Tensor, source_mask: Tensor, max_length: int,
+                  bos_id: int = 1, eos_id: int = 2) -> Translation:
+    """Translate with the model's **own** previous word at every step (no teacher forcing):
+    take the most likely word, feed it back, stop at ``<eos>`` or ``max_length``.
+
+    ``source (batch, n)``, ``source_mask (batch, n)`` → :class:`Translation`.
+    """
+    model.eval()
+    states, final = model.encoder(source, source_mask)
+    z = model.decoder.initial_state(final)
+    word = torch.full((source.shape[0],), bos_id, dtype=torch.long)
+    done = torch.zeros(source.shape[0], dtype=torch.bool)
+    tokens, weights = [], []
+    for _ in range(max_length):
+        logits, z, alpha = model.decoder.step(word, z, states, source_mask, final)
+        word = logits.argmax(dim=-1).masked_fill(done, 0)  # <pad> after the end
+        tokens.append(word)
+        weights.append(alpha if alpha is not None else torch.zeros_like(source, dtype=z.dtype))
+        done |= word == eos_id
+        if done.all():
+            break
+    return Translation(torch.stack(tokens, dim=1), torch.stack(weights, dim=1))
+
+
+def exact_and_token_accuracy(predicted: Sequence[Sequence[str]],
+                             reference: Sequence[Sequence[str]]) -> tuple[float, float]:
+    """Exact match (the whole sentence right) and token accuracy (position by position; a
+    missing or an extra word counts as wrong: the total is the longer of the two lengths)."""
+    if len(predicted) != len(reference) or not reference:
+        raise ValueError("predicted and reference must be equally long and non-empty")
+    exact = sum(list(p) == list(r) for p, r in zip(predicted, reference, strict=True))
+    right = sum(sum(a == b for a, b in zip(p, r, strict=False))
+                for p, r in zip(predicted, reference, strict=True))
+    total = sum(max(len(p), len(r)) for p, r in zip(predicted, reference, strict=True))
+    return exact / len(reference), right / total
+
+
+def evaluate_by_length(model: Seq2Seq, task, pairs, buckets: Sequence[tuple[int, int]],
+                       batch_size: int = 500) -> dict[str, tuple[float, float]]:
+    """Exact match and token accuracy of greedy translations, per source-length bucket.
+
+    Returns ``{"lo–hi": (exact, token)}`` for every bucket (inclusive bounds) that holds pairs.
+    """
+    from .translation import make_batch
+
+    results = {}
+    for lo, hi in buckets:
+        chosen = [p for p in pairs if lo <= len(p[0]) <= hi]
+        if not chosen:
+            continue
+        predicted = []
+        for start in range(0, len(chosen), batch_size):
+            batch = make_batch(chosen[start:start + batch_size], task)
+            out = greedy_decode(model, batch.source, batch.source_mask,
+                                max_length=batch.target_out.shape[1] + 5)
+            predicted += [task.target_vocab.decode(row) for row in out.tokens]
+        results[f"{lo}–{hi}"] = exact_and_token_accuracy(predicted, [t for _, t in chosen])
+    return results
+
+
+def train_translator(attention: str, task, train_pairs, steps: int = 400, batch_size: int = 64,
+                     lr: float = 3e-3, seed: int = 0, progress: bool = True
+                     ) -> tuple[Seq2Seq, dict[str, list[float]]]:
+    """Train a fresh :class:`Seq2Seq` with ``attention`` on random batches of ``train_pairs``
+    (teacher forcing, Adam); returns the model (in eval mode) and the loss history."""
+    import random
+
+    from . import set_seed
+    from .training import train
+    from .translation import make_batch
+
+    set_seed(seed)
+    model = Seq2Seq(len(task.source_vocab), len(task.target_vocab), attention)
+    rng = random.Random(seed)
+    history = train(model, lambda step: model.loss(make_batch(rng.sample(train_pairs, batch_size),
+                                                              task)),
+                    steps=steps, lr=lr, progress=progress, description=f"attention={attention}",
+                    max_grad_norm=1.0)
+    return model, history

@@ -1,0 +1,164 @@
+"""A toy translation task, generated in code: word-by-word mapping **and** reordering.
+
+The source language has its own words; the target language translates every word through a
+fixed lexicon **and reverses the word order**, so the first target word translates the *last*
+source word. A model must therefore (a) learn the lexicon and (b) find, at every output step,
+which source word to translate — an alignment that is an anti-diagonal.
+
+Sentences have varying lengths; :meth:`ToyTranslation.split` gives disjoint train and test sets
+and a bucket of sentences *longer* than any seen in training.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+__all__ = ["PAD", "BOS", "EOS", "Vocab", "ToyTranslation", "Batch", "make_batch",
+           "CHAPTER_SPLIT"]
+
+# The split chapter 02 and its checkpoints use (tools/train_seq2seq.py).
+CHAPTER_SPLIT = {"n_train": 20000, "n_test": 900, "train_lengths": (3, 30),
+                 "long_lengths": (31, 40), "n_long": 300, "seed": 0}
+
+PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
+
+_SOURCE_WORDS = ("ka lo mi nu pe ra si tu va xo be da fe gi ho ju ke ma no pi").split()
+_TARGET_WORDS = ("red cat sun big run sea owl tea map cup box dog fig hat ink jam key log "
+                 "net oak").split()
+
+
+class Vocab:
+    """Tokens ↔ ids. Ids 0, 1, 2 are ``<pad>``, ``<bos>``, ``<eos>``."""
+
+    def __init__(self, words: Sequence[str]) -> None:
+        self.itos = [PAD, BOS, EOS, *words]
+        if len(set(self.itos)) != len(self.itos):
+            raise ValueError("vocabulary words must be unique and not special tokens")
+        self.stoi = {w: i for i, w in enumerate(self.itos)}
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    @property
+    def pad_id(self) -> int:
+        return 0
+
+    @property
+    def bos_id(self) -> int:
+        return 1
+
+    @property
+    def eos_id(self) -> int:
+        return 2
+
+    def encode(self, words: Sequence[str], eos: bool = True) -> list[int]:
+        """Words → ids (with ``<eos>`` appended when ``eos``); an unknown word is a ValueError."""
+        try:
+            ids = [self.stoi[w] for w in words]
+        except KeyError as exc:
+            raise ValueError(f"unknown word {exc.args[0]!r}") from None
+        return [*ids, self.eos_id] if eos else ids
+
+    def decode(self, ids: Sequence[int] | Tensor) -> list[str]:
+        """Ids → words, stopping at ``<eos>`` and skipping ``<pad>``/``<bos>``."""
+        words = []
+        for i in (ids.tolist() if isinstance(ids, Tensor) else ids):
+            if i == self.eos_id:
+                break
+            if i not in (self.pad_id, self.bos_id):
+                words.append(self.itos[i])
+        return words
+
+
+class ToyTranslation:
+    """The toy language pair. ``translate(source_words)`` is the ground truth.
+
+    Args:
+        seed: fixes the lexicon (a random one-to-one map of source to target words).
+    """
+
+    def __init__(self, seed: int = 0) -> None:
+        rng = random.Random(seed)
+        targets = list(_TARGET_WORDS)
+        rng.shuffle(targets)
+        self.lexicon = dict(zip(_SOURCE_WORDS, targets, strict=True))
+        self.source_vocab = Vocab(_SOURCE_WORDS)
+        self.target_vocab = Vocab(_TARGET_WORDS)
+
+    def translate(self, source: Sequence[str]) -> list[str]:
+        """Map every word through the lexicon and reverse the order."""
+        return [self.lexicon[w] for w in reversed(source)]
+
+    def sentence(self, length: int, rng: random.Random) -> tuple[str, ...]:
+        return tuple(rng.choice(_SOURCE_WORDS) for _ in range(length))
+
+    def split(self, n_train: int = 20000, n_test: int = 1500, train_lengths=(3, 30),
+              long_lengths=(31, 40), n_long: int = 300, seed: int = 0
+              ) -> dict[str, list[tuple[tuple[str, ...], list[str]]]]:
+        """Disjoint ``train`` and ``test`` sets with lengths in ``train_lengths`` (inclusive),
+        and a ``long`` set with lengths in ``long_lengths``, longer than any training
+        sentence. Each item is ``(source words, target words)``; lengths are uniform."""
+        lo, hi = train_lengths
+        if not 1 <= lo <= hi < long_lengths[0] <= long_lengths[1]:
+            raise ValueError(f"need 1 <= train_lengths <= long_lengths, got {train_lengths} "
+                             f"and {long_lengths}")
+        rng = random.Random(seed)
+        seen: set[tuple[str, ...]] = set()
+
+        def draw(n: int, lengths: tuple[int, int]) -> list:
+            items = []
+            while len(items) < n:
+                source = self.sentence(rng.randint(*lengths), rng)
+                if source in seen:  # keep the sets disjoint (and free of repeats)
+                    continue
+                seen.add(source)
+                items.append((source, self.translate(source)))
+            return items
+
+        test = draw(n_test, train_lengths)
+        long = draw(n_long, long_lengths)
+        train = draw(n_train, train_lengths)
+        return {"train": train, "test": test, "long": long}
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Padded tensors of a batch of pairs (batch first).
+
+    ``source (batch, n)`` ids, ``source_mask (batch, n)`` bool, True = a real token (may be
+    attended); ``target_in (batch, m)`` = ``<bos>`` + target (teacher forcing input);
+    ``target_out (batch, m)`` = target + ``<eos>`` (what to predict), ``<pad>`` after it.
+    """
+
+    source: Tensor
+    source_mask: Tensor
+    target_in: Tensor
+    target_out: Tensor
+
+    @property
+    def source_lengths(self) -> Tensor:
+        return self.source_mask.sum(dim=1)
+
+
+def make_batch(pairs: Sequence[tuple[Sequence[str], Sequence[str]]],
+               task: ToyTranslation) -> Batch:
+    """Encode and pad a list of ``(source words, target words)`` pairs into a :class:`Batch`."""
+    if not pairs:
+        raise ValueError("make_batch needs at least one pair")
+    src = [task.source_vocab.encode(s, eos=False) for s, _ in pairs]
+    tgt = [task.target_vocab.encode(t, eos=True) for _, t in pairs]
+    n, m = max(map(len, src)), max(map(len, tgt))
+    source = torch.zeros(len(pairs), n, dtype=torch.long)
+    target_out = torch.zeros(len(pairs), m, dtype=torch.long)
+    for i, (s, t) in enumerate(zip(src, tgt, strict=True)):
+        source[i, :len(s)] = torch.tensor(s)
+        target_out[i, :len(t)] = torch.tensor(t)
+    target_in = torch.cat([torch.full((len(pairs), 1), task.target_vocab.bos_id),
+                           target_out[:, :-1]], dim=1)
+    target_in = target_in.masked_fill(target_in == task.target_vocab.eos_id, 0)
+    return Batch(source, source != 0, target_in, target_out)
