@@ -32,8 +32,9 @@ def _read_manifest(folder: Path) -> dict[str, str]:
     manifest = folder / MANIFEST
     if not manifest.is_file():
         return {}
-    entries = (line.split() for line in manifest.read_text().splitlines() if line.strip())
-    return {name: digest for digest, name in entries}
+    entries = (line.split(maxsplit=1) for line in manifest.read_text().splitlines()
+               if line.strip())
+    return {name.strip(): digest for digest, name in entries}
 
 
 def save_checkpoint(model: nn.Module, path: str | Path) -> str:

@@ -111,10 +111,14 @@ class ToyTranslation:
         seen: set[tuple[str, ...]] = set()
 
         def draw(n: int, lengths: tuple[int, int]) -> list:
-            items = []
+            items, misses = [], 0
             while len(items) < n:
                 source = self.sentence(rng.randint(*lengths), rng)
                 if source in seen:  # keep the sets disjoint (and free of repeats)
+                    misses += 1
+                    if misses > 100 * n + 1000:
+                        raise ValueError(f"cannot draw {n} new distinct sentences of "
+                                         f"{lengths[0]}–{lengths[1]} words; ask for fewer")
                     continue
                 seen.add(source)
                 items.append((source, self.translate(source)))

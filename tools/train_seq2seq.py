@@ -1,6 +1,6 @@
 """Train chapter 02's three translators and save them as checkpoints.
 
-Usage: ``make checkpoints`` (or ``python tools/train_seq2seq.py``). About 3 minutes on 2 cores.
+Usage: ``make checkpoints`` (or ``python tools/train_seq2seq.py``). About 3.5 minutes on 2 cores (one thread per model).
 
 Writes ``checkpoints/02_seq2seq_attention/{none,additive,dot}.safetensors``, their SHA-256 in
 ``SHA256SUMS`` and ``history.json`` (the loss of every step and the training time). The three
