@@ -1,0 +1,38 @@
+"""The checkpoints shipped in checkpoints/ match their SHA-256 manifests and load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from course_utils.checkpoints import MANIFEST, load_checkpoint, sha256
+from course_utils.seq2seq import ATTENTION_KINDS, Seq2Seq
+from course_utils.translation import ToyTranslation
+
+ROOT = Path(__file__).resolve().parent.parent
+MANIFESTS = sorted((ROOT / "checkpoints").glob(f"*/{MANIFEST}"))
+
+
+def test_there_are_checkpoints():
+    assert MANIFESTS, "no checkpoints/*/SHA256SUMS found"
+
+
+@pytest.mark.parametrize("manifest", MANIFESTS, ids=lambda p: p.parent.name)
+def test_every_listed_file_matches_its_digest(manifest):
+    lines = [line.split(maxsplit=1) for line in manifest.read_text().splitlines() if line]
+    assert lines
+    for digest, name in lines:
+        assert sha256(manifest.parent / name) == digest, name
+    listed = {name for _, name in lines}
+    shipped = {p.name for p in manifest.parent.glob("*.safetensors")}
+    assert shipped == listed, "every shipped safetensors file must be in the manifest"
+
+
+@pytest.mark.parametrize("kind", ATTENTION_KINDS)
+def test_chapter_02_translators_load(kind):
+    task = ToyTranslation(seed=0)
+    model = Seq2Seq(len(task.source_vocab), len(task.target_vocab), kind)
+    path = ROOT / "checkpoints" / "02_seq2seq_attention" / f"{kind}.safetensors"
+    load_checkpoint(model, path)
+    assert model.attention == kind
