@@ -3,9 +3,12 @@
 * ``lab_server`` (module scope) copies ``notebooks/`` and ``quizzes/`` to a temporary folder
   (JupyterLab autosaves, so it must never touch the committed notebooks), starts
   ``jupyter lab`` on a free port with a random token, and stops it and its kernels at the end.
-* ``page`` opens a Playwright page in Debian's Chromium. Without Chromium the test is skipped
-  locally and fails on CI (``CI=true``), which must run it. On a failure the page's screenshot
-  and the server log are kept in the ``artifacts`` folder.
+* ``page`` opens a fresh Playwright page (its own browser context) in Debian's Chromium for
+  each test; the tests share the server, so each opens its notebook in a workspace of its
+  own (``LabServer.workspace_url``) and the page's teardown shuts down the kernels. Without
+  Chromium the test is skipped locally and fails on CI (``CI=true``), which must run it. On a
+  failure the page's screenshot, the server log and the browser console are kept in the
+  ``artifacts`` folder, named after the test and its notebook.
 
 Environment variables:
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -30,7 +34,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import pytest
 
@@ -142,6 +146,21 @@ class LabServer:
         """The URL of a lab page, e.g. ``lab_url("lab/tree/x.ipynb")``, logged in by token."""
         return f"{self.url}/{path}?token={self.token}"
 
+    def workspace_url(self, notebook: str) -> str:
+        """The URL that opens ``notebook`` alone, in a workspace of its own: the server is
+        shared by the tests, and the default workspace would reopen the notebooks (and
+        their kernels) of the tests before."""
+        workspace = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(notebook).stem)
+        return self.lab_url(f"lab/workspaces/test-{workspace}-{secrets.token_hex(4)}"
+                            f"/tree/{quote(notebook)}")
+
+    def shutdown_kernels(self) -> None:
+        """Shut down every session and kernel, so the next test starts with an idle CPU."""
+        for session in self.api("/api/sessions") or []:
+            self.api(f"/api/sessions/{session['id']}", method="DELETE", timeout=30)
+        for kernel in self.api("/api/kernels") or []:
+            self.api(f"/api/kernels/{kernel['id']}", method="DELETE", timeout=30)
+
     def log_tail(self, n_chars: int = 4000) -> str:
         return self.log.read_text(errors="replace")[-n_chars:]
 
@@ -180,7 +199,7 @@ def stop_server(server: LabServer) -> None:
         try:
             server.api("/api/shutdown", method="POST", timeout=10)  # also shuts the kernels
         except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
+            lab_server.shutdown_kernels()
         for stop in (None, process.terminate, process.kill):
             if stop is not None:
                 stop()
@@ -284,7 +303,8 @@ def page(browser, lab_server: LabServer, artifacts: Path, request: pytest.Fixtur
     finally:
         report = getattr(request.node, "rep_call", None)
         if report is None or report.failed:
-            name = request.node.name
+            # e.g. test_chapter_in_jupyterlab-02_seq2seq_attention.ipynb
+            name = re.sub(r"[^\w.-]+", "-", request.node.name).strip("-")
             try:
                 page.screenshot(path=artifacts / f"{name}.png", full_page=True)
             except Exception as exc:  # the page may be gone; the log still helps
@@ -295,3 +315,7 @@ def page(browser, lab_server: LabServer, artifacts: Path, request: pytest.Fixtur
         if blocked:
             print(f"\nblocked requests to the outside: {sorted(set(blocked))}")
         context.close()
+        try:  # a fresh kernel for the next test, and none left busy by a failed one
+            lab_server.shutdown_kernels()
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            print(f"\ncould not shut down the kernels: {exc}")

@@ -1,8 +1,15 @@
-"""End-to-end test: chapter 01 runs in a real JupyterLab and its widgets respond.
+"""End-to-end test: each chapter runs in a real JupyterLab and its widgets respond.
 
-It opens the chapter in headless Chromium, runs every cell, checks that no cell failed and
-no widget failed to render, moves the first heatmap explorer's slider (its image must be
-redrawn) and answers the first quiz question right, then wrong.
+For every chapter it opens the notebook in headless Chromium, checks the saved static
+outputs, runs every cell, checks that no cell failed and no widget failed to render, changes
+the first heatmap explorer's first control (a slider by keyboard, or a dropdown; its image
+must be redrawn) and answers the quiz's first question right, then wrong (and the first
+question of every other kind the quiz has, so the radio, checkbox and number-box paths are
+all exercised). Chapter 02 also drives its alignment explorer: another sentence, then the
+dot-product score, each must redraw the heatmap.
+
+One JupyterLab server serves every chapter; each chapter gets a fresh page (and its kernel
+is shut down after it).
 
 Run: ``.venv/bin/python -m pytest tests/browser -q -p no:cacheprovider``; needs Debian's
 ``chromium`` (see conftest.py for the fixtures and environment variables).
@@ -25,11 +32,11 @@ except ImportError:  # the `browser` fixture skips the test (fails it on CI) and
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
 
-NOTEBOOK = "01_attention_and_memory.ipynb"
-QUIZ = Path(NOTEBOOK).stem  # the chapter's quiz file: quizzes/<QUIZ>.yaml
+# The chapters under test; each one's quiz is quizzes/<notebook stem>.yaml.
+NOTEBOOKS = ["01_attention_and_memory.ipynb", "02_seq2seq_attention.ipynb"]
 
 LOAD_TIMEOUT_MS = 60_000     # JupyterLab's page load and the kernel start
-RUN_ALL_TIMEOUT_MS = 180_000  # the chapter trains tiny models (~30 s on a CPU)
+RUN_ALL_TIMEOUT_MS = 180_000  # 01 trains tiny models (~30 s on a CPU); 02 loads checkpoints
 WIDGET_TIMEOUT_MS = 10_000   # a widget's answer to a click or a key
 HEATMAP = "img.course-heatmap, .course-heatmap img"  # HeatmapExplorer's image
 STDERR = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
@@ -73,6 +80,9 @@ def open_notebook(page: Page, url: str) -> Locator:
     expect(kernel_status).to_have_text(re.compile(r"^(?!No Kernel).+ \| Idle$"),
                                        timeout=LOAD_TIMEOUT_MS)
     assert_no_dialog(page)
+    # The menu commands act on the current notebook: no other may be open (restored from a
+    # workspace, say).
+    expect(page.locator(".jp-NotebookPanel"), "another notebook is open").to_have_count(1)
     return panel.locator(".jp-Notebook")
 
 
@@ -130,8 +140,68 @@ def wait_for_widgets(notebook: Locator) -> None:
             timeout=WIDGET_TIMEOUT_MS)
 
 
-def change_first_control(controls: Locator) -> None:
-    """Move the first slider by a few steps with the keyboard, or pick another dropdown entry."""
+# The bytes of a heatmap image (ipywidgets shows them as a blob: URL, which is new on every
+# update even when the bytes are not): their length and FNV-1a hash, to tell a redraw that
+# changed the picture from one that did not. ipywidgets revokes the old URL on the next
+# update (a slider moved by 3 steps redraws up to 3 times), so a failed fetch re-reads src.
+IMAGE_DIGEST_JS = """
+async (img) => {
+    for (let attempt = 1; ; attempt++) {
+        try {
+            const bytes = new Uint8Array(await (await fetch(img.src)).arrayBuffer());
+            let hash = 0x811c9dc5;
+            for (const byte of bytes) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+            return `${bytes.length}:${hash.toString(16)}`;
+        } catch (error) {
+            if (attempt >= 10) throw error;
+            await new Promise(resolve => setTimeout(resolve, 200));
+        }
+    }
+}
+"""
+
+
+def image_digest(image: Locator) -> str:
+    """A digest of the image's current bytes, once it is loaded."""
+    image.page.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                                 arg=image.element_handle(), timeout=WIDGET_TIMEOUT_MS)
+    return image.evaluate(IMAGE_DIGEST_JS)
+
+
+def expect_redrawn(image: Locator, before_src: str, seen: list[str], what: str) -> str:
+    """Wait for a new ``src``; the new picture must differ from every one in ``seen``.
+    Returns the new picture's digest."""
+    expect(image, f"the heatmap was not redrawn after {what}") \
+        .not_to_have_attribute("src", before_src, timeout=WIDGET_TIMEOUT_MS)
+    digest = image_digest(image)
+    assert digest not in seen, f"the heatmap was redrawn after {what}, but shows an old picture"
+    return digest
+
+
+def explorer_parts(image: Locator) -> tuple[Locator, Locator]:
+    """The explorer box of a heatmap image and its row of controls."""
+    # HeatmapExplorer.widget = VBox([HBox(controls), Image]).
+    explorer = image.locator("xpath=ancestor::div[contains(@class, 'widget-vbox')][1]")
+    controls = explorer.locator("xpath=./div[contains(@class, 'widget-hbox')][1]")
+    return explorer, controls
+
+
+def select_other(select: Locator, last: bool = False) -> str:
+    """Pick the first (or the last) entry of a dropdown other than its current one; waits
+    until the dropdown shows it. Returns the entry's value."""
+    current = select.input_value()
+    values = select.locator("option").evaluate_all("os => os.map(o => o.value)")
+    others = [v for v in values if v != current]
+    assert others, f"the dropdown has no entry besides {current!r}"
+    choice = others[-1 if last else 0]
+    select.select_option(choice)
+    expect(select).to_have_value(choice)
+    return choice
+
+
+def change_first_control(controls: Locator) -> str:
+    """Move the first slider by a few steps with the keyboard, or pick another entry of the
+    first dropdown. Returns what was done, for the messages."""
     sliders = controls.locator(".widget-slider")
     if sliders.count():
         handle = sliders.first.locator(".noUi-handle").first
@@ -142,91 +212,167 @@ def change_first_control(controls: Locator) -> None:
             handle.press("ArrowLeft" if at_max else "ArrowRight")
         expect(handle, "the slider did not move").not_to_have_attribute(
             "aria-valuenow", value, timeout=WIDGET_TIMEOUT_MS)
-        return
+        return f"its slider moved from {value}"
     dropdowns = controls.locator(".widget-dropdown select")
     assert dropdowns.count(), "the heatmap explorer has neither a slider nor a dropdown"
-    select = dropdowns.first
-    current = select.input_value()
-    other = next(v for v in select.locator("option").evaluate_all("os => os.map(o => o.value)")
-                 if v != current)
-    select.select_option(other)
-    expect(select).to_have_value(other)
+    return f"its dropdown changed to {select_other(dropdowns.first)!r}"
 
 
-def check_heatmap_explorer(page: Page, notebook: Locator) -> None:
+def check_heatmap_explorer(notebook: Locator) -> None:
     """Change the first explorer's first control; its heatmap image must be redrawn."""
     image = notebook.locator(HEATMAP).first
-    # HeatmapExplorer.widget = VBox([HBox(controls), Image]).
-    explorer = image.locator("xpath=ancestor::div[contains(@class, 'widget-vbox')][1]")
-    controls = explorer.locator("xpath=./div[contains(@class, 'widget-hbox')][1]")
+    _, controls = explorer_parts(image)
     before = image.get_attribute("src")
     assert before, "the heatmap image has no src"
+    digest = image_digest(image)
 
-    change_first_control(controls)
-    expect(image, "the heatmap was not redrawn after its control changed") \
-        .not_to_have_attribute("src", before, timeout=WIDGET_TIMEOUT_MS)
-    page.wait_for_function("img => img.complete && img.naturalWidth > 0",
-                           arg=image.element_handle(), timeout=WIDGET_TIMEOUT_MS)
+    done = change_first_control(controls)
+    expect_redrawn(image, before, [digest], done)
 
 
-def first_question(quiz_dir: Path) -> tuple[int, int, str]:
-    """The first quiz question: index of its correct and of a wrong option, and the
-    correct option's explanation (read from the YAML, so the test follows the quiz)."""
-    quiz = yaml.safe_load((quiz_dir / f"{QUIZ}.yaml").read_text(encoding="utf-8"))
-    question = quiz["questions"][0]
-    assert question["kind"] == "single", "the test expects the first question to be 'single'"
-    correct = [i for i, option in enumerate(question["options"]) if option["correct"]]
-    wrong = [i for i, option in enumerate(question["options"]) if not option["correct"]]
-    return correct[0], wrong[0], question["options"][correct[0]]["explanation"]
+def check_alignment_explorer(notebook: Locator) -> None:
+    """Chapter 02: another sentence redraws the alignment heatmap (new labels, perhaps a new
+    shape), and so does switching the score to dot-product."""
+    sentence = notebook.locator(".widget-dropdown:has(> label:text-is('sentence')) select")
+    expect(sentence, "no 'sentence' dropdown").to_have_count(1)
+    explorer = sentence.locator("xpath=ancestor::div[contains(@class, 'widget-vbox')][1]")
+    image = explorer.locator(HEATMAP)
+    expect(image, "the 'sentence' dropdown has no heatmap below it").to_have_count(1)
+    # The score dropdown ("additive" / "dot"), found by its entries, not its label.
+    scoring = explorer.locator(".widget-dropdown select:has(option[value='dot'])")
+    expect(scoring, "the alignment explorer has no dropdown with a 'dot' entry") \
+        .to_have_count(1)
+
+    seen = [image_digest(image)]
+    src = image.get_attribute("src")
+    # The last other sentence: check_heatmap_explorer picked the first other one, so with
+    # three sentences or more this shows one that neither the notebook nor it showed.
+    chosen = select_other(sentence, last=True)
+    seen.append(expect_redrawn(image, src, seen, f"choosing the sentence {chosen!r}"))
+
+    if scoring.input_value() == "dot":  # dot already: go back to the other score first
+        src = image.get_attribute("src")
+        other = select_other(scoring)
+        seen.append(expect_redrawn(image, src, seen, f"switching the score to {other!r}"))
+    src = image.get_attribute("src")
+    scoring.select_option("dot")
+    expect(scoring).to_have_value("dot")
+    expect_redrawn(image, src, seen, "switching the score to 'dot'")
+    expect(sentence, "the sentence changed with the score").to_have_value(chosen)
 
 
-def check_quiz(notebook: Locator, quiz_dir: Path) -> None:
-    """Answer the first question right, then wrong; the feedback must follow."""
-    correct, wrong, explanation = first_question(quiz_dir)
-    question = notebook.locator(".course-quiz-question").first
-    radios = question.locator(".widget-radio-box input[type=radio]")
-    check = question.get_by_role("button", name="Check")
-    verdict = question.locator(".quiz-verdict")
-    feedback = question.locator(".widget-html:has(.quiz-verdict)")
+def load_questions(quiz_dir: Path, quiz: str) -> list[dict]:
+    """The quiz's questions, read from the copied YAML (so the test follows the quiz)."""
+    return yaml.safe_load((quiz_dir / f"{quiz}.yaml").read_text(encoding="utf-8"))["questions"]
 
-    radios.nth(correct).check()
+
+def normalise(text: str) -> str:
+    return " ".join(text.split())
+
+
+def answer_question(widget: Locator, question: dict, right: bool) -> str | None:
+    """Enter a right or a wrong answer to ``question`` (a single, multiple or numeric one)
+    in its widget. Returns an explanation the feedback must then contain (None: any)."""
+    kind = question["kind"]
+    if kind == "numeric":
+        # A text box (not FloatText). float(): YAML reads "1e-3" (no dot) as a string.
+        box = widget.locator(".widget-text input[type=text]")
+        expect(box, "a numeric question needs one number box").to_have_count(1)
+        number = repr(float(question["answer"]) + (0 if right else 1000))
+        box.fill(number)
+        expect(box).to_have_value(number)
+        return question["explanation"] if right else None
+
+    options = question["options"]
+    correct = [i for i, option in enumerate(options) if option["correct"]]
+    wrong = [i for i, option in enumerate(options) if not option["correct"]]
+    assert correct and wrong, f"question {question['id']!r} needs right and wrong options"
+    if kind == "single":
+        radios = widget.locator(".widget-radio-box input[type=radio]")
+        expect(radios).to_have_count(len(options))
+        pick = correct[0] if right else wrong[0]
+        radios.nth(pick).check()
+        return options[pick]["explanation"]
+    if kind == "multiple":
+        boxes = widget.locator(".widget-checkbox input[type=checkbox]")
+        expect(boxes).to_have_count(len(options))
+        # Right: exactly the correct options. Wrong: those and a wrong one too.
+        ticked = set(correct) if right else {*correct, wrong[0]}
+        for i in range(len(options)):
+            boxes.nth(i).set_checked(i in ticked)
+        return question["explanation"] if right else options[wrong[0]]["explanation"]
+    raise AssertionError(f"question {question['id']!r} has an unknown kind {kind!r}")
+
+
+def check_question(widget: Locator, question: dict) -> None:
+    """Answer one question right, then wrong; the verdict and explanation must follow."""
+    check = widget.get_by_role("button", name="Check")
+    verdict = widget.locator(".quiz-verdict")
+    feedback = widget.locator(".widget-html:has(.quiz-verdict)")
+    name = f"question {question['id']!r} ({question['kind']})"
+
+    explanation = answer_question(widget, question, right=True)
     check.click()
-    expect(verdict).to_have_text("✓ Correct.", timeout=WIDGET_TIMEOUT_MS)
-    shown = " ".join(feedback.inner_text().split())
+    expect(verdict, f"{name}: the right answer").to_have_text("✓ Correct.",
+                                                              timeout=WIDGET_TIMEOUT_MS)
+    shown = normalise(feedback.inner_text())
     told = shown.removeprefix("✓ Correct.").strip()
-    assert told, f"the feedback gives no explanation: {shown!r}"
-    assert " ".join(explanation.split()) in told, f"unexpected explanation: {shown!r}"
+    assert told, f"{name}: the feedback gives no explanation: {shown!r}"
+    for expected in {explanation, question["explanation"]}:
+        assert normalise(expected) in told, f"{name}: unexpected explanation: {shown!r}"
 
-    radios.nth(wrong).check()
+    hint = answer_question(widget, question, right=False)
     check.click()
-    expect(verdict).to_have_text("✗ Not quite.", timeout=WIDGET_TIMEOUT_MS)
+    expect(verdict, f"{name}: the wrong answer").to_have_text("✗ Not quite.",
+                                                              timeout=WIDGET_TIMEOUT_MS)
+    shown = normalise(feedback.inner_text())
+    if hint is not None:
+        assert normalise(hint) in shown, f"{name}: the wrong answer's hint is missing: {shown!r}"
+    assert shown.endswith("Try again."), f"{name}: no second try offered: {shown!r}"
 
 
-def check_saved_outputs(notebook: Locator, quiz_dir: Path) -> None:
+def check_quiz(notebook: Locator, quiz_dir: Path, quiz: str) -> None:
+    """Answer the first question right, then wrong; then the first question of each other
+    kind (single, multiple, numeric) the quiz has, so each kind of input is driven."""
+    questions = load_questions(quiz_dir, quiz)
+    widgets = notebook.locator(".course-quiz-question")
+    expect(widgets, "the quiz does not show every question").to_have_count(len(questions))
+    first_of_kind: dict[str, int] = {}
+    for index, question in enumerate(questions):
+        first_of_kind.setdefault(question["kind"], index)
+    for index in sorted({0, *first_of_kind.values()}):
+        check_question(widgets.nth(index), questions[index])
+
+
+def check_saved_outputs(notebook: Locator, quiz_dir: Path, quiz: str) -> None:
     """Freshly cloned, before any cell runs (an untrusted notebook, no widget state): the
     saved outputs show the static fallbacks, the explorer's PNG and the quiz with its answers
     folded, and no widget error."""
     assert_no_widget_error(notebook)
     expect(notebook.locator(".jp-OutputArea-output img").first).to_be_visible()
-    questions = yaml.safe_load((quiz_dir / f"{QUIZ}.yaml").read_text())["questions"]
+    questions = load_questions(quiz_dir, quiz)
     folded = notebook.locator(".course-quiz details")
     expect(folded).to_have_count(len(questions))
     assert not folded.first.evaluate("d => d.open"), "quiz answers should start folded"
 
 
-def test_chapter_01_in_jupyterlab(page: Page, lab_server) -> None:
-    if not (lab_server.root / NOTEBOOK).is_file():
-        pytest.fail(f"{NOTEBOOK} is missing from the served notebooks folder "
+@pytest.mark.parametrize("notebook_name", NOTEBOOKS)
+def test_chapter_in_jupyterlab(page: Page, lab_server, notebook_name: str) -> None:
+    if not (lab_server.root / notebook_name).is_file():
+        pytest.fail(f"{notebook_name} is missing from the served notebooks folder "
                     f"(set COURSE_BROWSER_NOTEBOOKS to serve another one)", pytrace=False)
+    quiz = Path(notebook_name).stem  # the chapter's quiz: quizzes/<stem>.yaml
 
-    notebook = open_notebook(page, lab_server.lab_url(f"lab/tree/{NOTEBOOK}"))
-    check_saved_outputs(notebook, lab_server.quiz_dir)
+    notebook = open_notebook(page, lab_server.workspace_url(notebook_name))
+    check_saved_outputs(notebook, lab_server.quiz_dir, quiz)
     cells = run_all_cells(page, notebook)
     assert_every_cell_ran(notebook, cells)
 
     wait_for_widgets(notebook)
     assert_no_widget_error(notebook)
 
-    check_heatmap_explorer(page, notebook)
-    check_quiz(notebook, lab_server.quiz_dir)
+    check_heatmap_explorer(notebook)
+    if quiz == "02_seq2seq_attention":
+        check_alignment_explorer(notebook)
+    check_quiz(notebook, lab_server.quiz_dir, quiz)
     assert_no_widget_error(notebook)
