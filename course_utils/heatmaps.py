@@ -72,6 +72,24 @@ def _text_color(value: float, vmin: float, vmax: float) -> str:
     return "white" if (value - vmin) < 0.6 * (vmax - vmin) else "black"
 
 
+def _label_axes(ax: Axes, n_q: int, n_k: int, rows: Sequence[str] | None,
+                cols: Sequence[str] | None) -> None:
+    ax.set_xticks(range(n_k), cols if cols else range(n_k))
+    ax.set_yticks(range(n_q), rows if rows else range(n_q))
+    ax.tick_params(axis="x", labelrotation=45 if cols and max(map(len, cols)) > 3 else 0)
+
+
+def _annotate_cells(ax: Axes, matrix: np.ndarray, vmin: float, vmax: float,
+                    annotate: bool | None) -> None:
+    """Write each weight in its cell (by default when the matrix is at most 12 × 12)."""
+    if annotate is None:
+        annotate = matrix.shape[0] <= 12 and matrix.shape[1] <= 12
+    if annotate:
+        for (i, j), value in np.ndenumerate(matrix):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
+                    color=_text_color(value, vmin, vmax))
+
+
 def heatmap(
     weights: object,
     row_labels: Sequence[str] | None = None,
@@ -105,19 +123,12 @@ def heatmap(
 
         _, ax = plt.subplots(figsize=(1.2 + 0.55 * n_k, 1.0 + 0.45 * n_q), layout="constrained")
     image = ax.imshow(matrix, cmap=CMAP, vmin=vmin, vmax=vmax, aspect="auto")
-    ax.set_xticks(range(n_k), cols if cols else range(n_k))
-    ax.set_yticks(range(n_q), rows if rows else range(n_q))
-    ax.tick_params(axis="x", labelrotation=45 if cols and max(map(len, cols)) > 3 else 0)
+    _label_axes(ax, n_q, n_k, rows, cols)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
-    if annotate is None:
-        annotate = n_q <= 12 and n_k <= 12
-    if annotate:
-        for (i, j), value in np.ndenumerate(matrix):
-            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
-                    color=_text_color(value, vmin, vmax))
+    _annotate_cells(ax, matrix, vmin, vmax, annotate)
     if colorbar:
         ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     return ax
@@ -249,14 +260,32 @@ class HeatmapExplorer:
                      None if cols is None else tuple(map(str, cols)))
 
     def _build(self, frame: Frame) -> None:
-        """Draw the whole figure for ``frame`` and keep its still background."""
-        self.figure.clear()
+        """Draw the whole figure for ``frame`` (laid out once) and keep its background."""
         self.figure.set_layout_engine("constrained")
         self.ax = heatmap(frame.weights, frame.row_labels, frame.col_labels,
                           ax=self.figure.add_subplot(), title=frame.title, **self._style)
+        self._artist = self.ax.images[0]
+        self._keep_background(frame)
+
+    def _relabel(self, frame: Frame) -> None:
+        """New labels (and perhaps a new shape) in the same axes: the layout stays frozen,
+        so this costs one plain draw, not a new layout."""
+        n_q, n_k = frame.weights.shape
+        _check_labels(frame.row_labels, n_q, "row_labels")
+        _check_labels(frame.col_labels, n_k, "col_labels")
+        for text in self._texts:
+            text.remove()
+        self._artist.set_data(frame.weights)
+        self._artist.set_extent((-0.5, n_k - 0.5, n_q - 0.5, -0.5))
+        self.ax.set_xlim(-0.5, n_k - 0.5)
+        self.ax.set_ylim(n_q - 0.5, -0.5)
+        _label_axes(self.ax, n_q, n_k, frame.row_labels, frame.col_labels)
+        _annotate_cells(self.ax, frame.weights, self.vmin, self.vmax, self._style["annotate"])
+        self._keep_background(frame)
+
+    def _keep_background(self, frame: Frame) -> None:
         self.shape = frame.weights.shape
         self._labels = (frame.row_labels, frame.col_labels)
-        self._artist = self.ax.images[0]
         self._texts = list(self.ax.texts)
         # Blitting: draw the still parts (axes, ticks, colour bar) once and keep the pixels;
         # a redraw restores them and paints only the moving artists on top. The cell labels
@@ -306,7 +335,7 @@ class HeatmapExplorer:
         frame = self._evaluate()
         if frame.weights.shape != self.shape or (frame.row_labels, frame.col_labels) != \
                 self._labels:
-            self._build(frame)  # another sentence: new labels, perhaps a new shape
+            self._relabel(frame)  # another sentence: new labels, perhaps a new shape
         matrix = frame.weights
         self._artist.set_data(matrix)
         for text, value in zip(self._texts, matrix.ravel(), strict=False):
