@@ -16,6 +16,7 @@ the classic encoder-decoder whose whole source must squeeze through one vector.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,8 +24,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from . import set_seed
 from .attention import AdditiveAttention, context_vector, dot_product_scores, masked_softmax
-from .translation import Batch
+from .training import train
+from .translation import Batch, make_batch
 
 __all__ = [
     "ATTENTION_KINDS", "Encoder", "Decoder", "Seq2Seq", "Translation", "greedy_decode",
@@ -201,8 +204,6 @@ def evaluate_by_length(model: Seq2Seq, task, pairs, buckets: Sequence[tuple[int,
 
     Returns ``{"lo–hi": (exact, token)}`` for every bucket (inclusive bounds) that holds pairs.
     """
-    from .translation import make_batch
-
     results = {}
     for lo, hi in buckets:
         chosen = [p for p in pairs if lo <= len(p[0]) <= hi]
@@ -225,12 +226,6 @@ def train_translator(attention: str, task, train_pairs, steps: int = 400, batch_
     (teacher forcing, Adam, gradients clipped to norm 1); ``sizes`` go to :class:`Seq2Seq`
     (``embed_size``, ``hidden_size``, ``attention_size``). Returns the model (in eval mode)
     and the loss history."""
-    import random
-
-    from . import set_seed
-    from .training import train
-    from .translation import make_batch
-
     set_seed(seed)
     model = Seq2Seq(len(task.source_vocab), len(task.target_vocab), attention, **sizes)
     rng = random.Random(seed)
