@@ -19,7 +19,7 @@ bench: $(STAMP)  ## per-notebook execution time and widget update time
 notebooks: $(STAMP)  ## maintainers: re-execute every chapter and save its outputs
 	$(BIN)/python tools/run_notebooks.py
 
-checkpoints: $(STAMP)  ## maintainers: retrain the shipped checkpoints (chapter 02: ~3.5 min)
+checkpoints: $(STAMP)  ## maintainers: retrain the shipped checkpoints (chapter 02: ~5 min)
 	$(BIN)/python tools/train_seq2seq.py
 
 lint: $(STAMP)

@@ -230,11 +230,46 @@ def _padding_ignored(args: tuple, got: Tensor, expected: Tensor) -> str | None:
     return None
 
 
+def _padded_scores(query: Tensor, states: Tensor) -> Tensor:
+    return (states @ query.unsqueeze(-1)).squeeze(-1)  # (batch, n): hⁱ · z, unscaled
+
+
+def _padded_mask_inverted(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    query, states, mask = args
+    full_rows = mask.all(dim=-1)
+    nan_on_full = full_rows.any() and torch.isnan(got[full_rows]).all()
+    if nan_on_full or _close(got, masked_softmax(_padded_scores(query, states), ~mask)):
+        return ("the mask is the wrong way round: True = a real word that may be attended, so "
+                "fill the padding, scores.masked_fill(~mask, float('-inf'))")
+    return None
+
+
+def _padded_wrong_axis(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    sums = got.sum(dim=0)
+    if got.shape[0] > 1 and torch.allclose(sums, torch.ones_like(sums), atol=1e-4):
+        return ("the weights sum to 1 across the batch (dim 0): softmax over the words of each "
+                "sentence, dim=-1")
+    return None
+
+
+def _padded_masked_after(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    query, states, mask = args
+    unmasked = torch.softmax(_padded_scores(query, states) / query.shape[-1] ** 0.5, dim=-1)
+    if (~mask).any() and _close(got, unmasked * mask):
+        return ("zeroing the padding *after* the softmax leaves the real words summing to less "
+                "than 1: mask the scores *before* the softmax")
+    return None
+
+
 def _padded_unscaled(args: tuple, got: Tensor, expected: Tensor) -> str | None:
     query, states, mask = args
-    unscaled = masked_softmax((states @ query.unsqueeze(-1)).squeeze(-1), mask)
-    if query.shape[-1] > 1 and _close(got, unscaled) and not _close(got, expected):
+    d = query.shape[-1]
+    if d == 1 or _close(got, expected):
+        return None
+    if _close(got, masked_softmax(_padded_scores(query, states), mask)):
         return "the scores are not divided by √d: use (h · z) / √d"
+    if _close(got, masked_softmax(_padded_scores(query, states) / d, mask)):
+        return "the scores are divided by d: divide by √d, (h · z) / √d"
     return None
 
 
@@ -249,6 +284,8 @@ def _batch_context_unweighted(args: tuple, got: Tensor, expected: Tensor) -> str
     weights, states = args
     if weights.shape[-1] > 1 and _close(got, states.sum(dim=1)):
         return "the output is the plain sum of the states: weight each hⁱ by its αᵢ"
+    if weights.shape[-1] > 1 and _close(got, states.mean(dim=1)):
+        return "the output is the plain mean of the states, which ignores α: c = Σᵢ αᵢ hⁱ"
     return None
 
 
@@ -282,7 +319,8 @@ EXERCISES: dict[str, Exercise] = {
                   "mask (batch, n)) -> weights (batch, n)",
         reference=_padded_reference,
         cases=_padded_cases,
-        diagnoses=[_shape, _finite, _weights_non_negative, _padding_ignored,
+        diagnoses=[_shape, _padded_mask_inverted, _finite, _weights_non_negative,
+                   _padded_masked_after, _padding_ignored, _padded_wrong_axis,
                    _weights_sum_to_one, _padded_unscaled],
     ),
     "batch_context": Exercise(

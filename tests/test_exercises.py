@@ -419,7 +419,19 @@ def test_padded_weights_are_zero_on_padding_in_every_case():
     assert any((~m).any() for _, _, m in EXERCISES["padded_attention_weights"].cases())
 
 
+def _dot(q, h):
+    return (h @ q.unsqueeze(-1)).squeeze(-1)
+
+
 @pytest.mark.parametrize("mistake, fragment", [
+    (lambda q, h, m: torch.softmax((_dot(q, h) / q.shape[-1] ** 0.5).masked_fill(
+        m, float("-inf")), -1), "the mask is the wrong way round"),
+    (lambda q, h, m: torch.softmax((_dot(q, h) / q.shape[-1] ** 0.5).masked_fill(
+        ~m, float("-inf")), 0), "across the batch (dim 0)"),
+    (lambda q, h, m: torch.softmax((_dot(q, h) / q.shape[-1]).masked_fill(
+        ~m, float("-inf")), -1), "divided by d"),
+    (lambda q, h, m: torch.softmax(_dot(q, h) / q.shape[-1] ** 0.5, -1) * m,
+     "*after* the softmax"),
     (lambda q, h, m: torch.softmax((h @ q.unsqueeze(-1)).squeeze(-1) / q.shape[-1] ** 0.5, -1),
      "padding positions get weight"),
     (lambda q, h, m: torch.softmax(
@@ -435,6 +447,7 @@ def test_padded_weights_mistakes(mistake, fragment):
 
 @pytest.mark.parametrize("mistake, fragment", [
     (lambda w, h: h.sum(dim=1), "plain sum of the states"),
+    (lambda w, h: h.mean(dim=1), "plain mean of the states"),
     (lambda w, h: w @ h, "should have shape"),
     (lambda w, h: (w.T @ h).squeeze(1), "Hint:"),
 ])
