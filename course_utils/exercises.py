@@ -102,6 +102,9 @@ def _shape(args: tuple, got: Tensor, expected: Tensor) -> str | None:
         hint = f". Hint: {_BATCH_HINT}"
     elif got.dim() == 2 and tuple(got.shape) == tuple(expected.shape)[::-1]:
         hint = " (it looks transposed: one row per query, one column per key or feature)"
+    elif got.numel() == expected.numel() and got.dim() < expected.dim() and 1 in expected.shape:
+        hint = (". Hint: .squeeze() without an axis also drops every other axis of size 1 (a "
+                "batch of one sentence, a single query): name the axis, e.g. .squeeze(1)")
     return (f"the output has shape {tuple(got.shape)} but should have shape "
             f"{tuple(expected.shape)}{hint}")
 

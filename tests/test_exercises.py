@@ -448,6 +448,7 @@ def test_padded_weights_mistakes(mistake, fragment):
 @pytest.mark.parametrize("mistake, fragment", [
     (lambda w, h: h.sum(dim=1), "plain sum of the states"),
     (lambda w, h: h.mean(dim=1), "plain mean of the states"),
+    (lambda w, h: (w.unsqueeze(1) @ h).squeeze(), ".squeeze(1)"),
     (lambda w, h: w @ h, "should have shape"),
     (lambda w, h: (w.T @ h).squeeze(1), "Hint:"),
 ])
