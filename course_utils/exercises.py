@@ -54,6 +54,7 @@ class Exercise:
     cases: Callable[[], Iterator[tuple]]
     diagnoses: list[Diagnosis] = field(default_factory=list)
     atol: float = 1e-5
+    batched_case: bool = False  # the last case is a batch (..., n_q, d): hint at .transpose
 
 
 # --------------------------------------------------------------------------- case makers
@@ -299,6 +300,7 @@ EXERCISES: dict[str, Exercise] = {
         reference=lambda q, k: dot_product_scores(q, k, scaled=False),
         cases=_score_cases,
         diagnoses=[_shape, _scores_scaled, _scores_softmaxed],
+        batched_case=True,
     ),
     "attention_weights": Exercise(
         name="attention_weights",
@@ -307,6 +309,7 @@ EXERCISES: dict[str, Exercise] = {
         cases=_weight_cases,
         diagnoses=[_shape, _finite, _weights_non_negative, _weights_hard, _weights_sum_to_one,
                    _weights_reversed],
+        batched_case=True,
     ),
     "context_vector": Exercise(
         name="context_vector",
@@ -315,6 +318,7 @@ EXERCISES: dict[str, Exercise] = {
         reference=context_vector,
         cases=_context_cases,
         diagnoses=[_shape, _context_unweighted],
+        batched_case=True,
     ),
     "padded_attention_weights": Exercise(
         name="padded_attention_weights",
@@ -345,10 +349,10 @@ _BATCH_HINT = ("this case is a batch, (batch, n_q, ...): use .transpose(-2, -1),
                "the last two axes, rather than .T, which reverses all of them")
 
 
-def _error_hint(name: str, exc: Exception, args: tuple) -> str:
-    if name in ("scores", "attention_weights", "context_vector") and args[0].dim() > 2:
+def _error_hint(exercise: Exercise, exc: Exception, args: tuple) -> str:
+    if exercise.batched_case and args[0].dim() > 2:
         return f" Hint: {_BATCH_HINT}."
-    for pattern, hint in _ERROR_HINTS.get(name, []):
+    for pattern, hint in _ERROR_HINTS.get(exercise.name, []):
         if pattern in str(exc):
             return f" Hint: {hint}."
     return ""
@@ -382,7 +386,7 @@ def check_exercise(name: str, function: Callable[..., object]) -> ExerciseResult
         except Exception as exc:  # the learner's code may fail in any way
             return ExerciseResult(name, "wrong", f"{where}: your function raised "
                                   f"{type(exc).__name__}: {str(exc).rstrip('.')}."
-                                  f"{_error_hint(name, exc, args)}")
+                                  f"{_error_hint(exercise, exc, args)}")
         if got is None:
             return ExerciseResult(name, "not yet", "not yet: the function returns None; "
                                   "make it return a tensor.")

@@ -29,15 +29,10 @@ from course_utils.seq2seq import (
     greedy_decode,
     train_translator,
 )
-from course_utils.translation import ToyTranslation, make_batch
+from course_utils.translation import make_batch
 
 SMALL = {"n_train": 200, "n_test": 40, "train_lengths": (3, 6), "long_lengths": (7, 8),
          "n_long": 10, "seed": 0}
-
-
-@pytest.fixture(scope="module")
-def task() -> ToyTranslation:
-    return ToyTranslation(seed=0)
 
 
 @pytest.fixture(scope="module")

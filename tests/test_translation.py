@@ -22,11 +22,6 @@ SMALL = {"n_train": 200, "n_test": 50, "train_lengths": (3, 6), "long_lengths": 
          "n_long": 20, "seed": 0}
 
 
-@pytest.fixture(scope="module")
-def task() -> ToyTranslation:
-    return ToyTranslation(seed=0)
-
-
 # ==================================================================================== Vocab
 def test_vocab_special_ids_come_first():
     v = Vocab(["a", "b", "c"])
