@@ -28,7 +28,7 @@ DRIVE_EXPLORERS = r"""
 import json as _json
 import numpy as _np
 import ipywidgets as _w
-from course_utils.heatmaps import HeatmapExplorer as _HE
+from course_utils.heatmaps import _Explorer as _HE
 
 def _sweep(control, n=20):
     if isinstance(control, _w.Dropdown):

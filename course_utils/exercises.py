@@ -19,6 +19,8 @@ import torch
 from torch import Tensor
 
 from .attention import context_vector, dot_product_scores, masked_softmax
+from .captioning import CELL, GRID, regions_to_pixels
+from .reading import memory_hop
 
 __all__ = ["ExerciseResult", "Exercise", "EXERCISES", "check_exercise"]
 
@@ -338,6 +340,103 @@ EXERCISES: dict[str, Exercise] = {
         diagnoses=[_shape, _batch_context_unweighted],
     ),
 }
+
+
+# --------------------------------------------------------------------------- chapter 03
+def _pixel_cases() -> Iterator[tuple]:
+    for seed, batch in enumerate([1, 3]):
+        g = _generator(60 + seed)
+        yield (torch.softmax(3 * torch.randn(batch, GRID * GRID, generator=g), dim=-1),)
+    one_hot = torch.zeros(1, GRID * GRID)
+    one_hot[0, 1] = 1.0  # region 1: row 0, column 1
+    yield (one_hot,)
+
+
+def _pixels_column_major(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    if _close(got, expected.transpose(-2, -1)):
+        return (f"the map is transposed: regions are numbered row by row (region 1 is row 0, "
+                f"column 1), so reshape to (batch, {GRID}, {GRID}) and do not transpose")
+    return None
+
+
+def _pixels_shared(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    if _close(got, expected / CELL ** 2) or _close(got, expected / CELL):
+        return ("the weights were divided: every pixel should carry its region's weight, so "
+                "that bright pixels mean an attended region")
+    return None
+
+
+def _pixels_smoothed(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    if got.shape == expected.shape and not _close(got, expected):
+        inside = got[..., :CELL, :CELL]  # region 0 must be flat
+        if (inside - inside[..., :1, :1]).abs().max() > 1e-6:
+            return (f"the map is not constant inside a region: repeat each weight over its "
+                    f"{CELL} × {CELL} pixels (repeat_interleave), do not interpolate")
+    return None
+
+
+def _hop_cases() -> Iterator[tuple]:
+    for seed, (batch, n, d, lengths) in enumerate([(2, 4, 3, [4, 2]), (3, 5, 2, [1, 5, 3]),
+                                                   (1, 3, 4, [3])]):
+        g = _generator(70 + seed)
+        mask = torch.arange(n)[None, :] < torch.tensor(lengths)[:, None]
+        yield (torch.randn(batch, d, generator=g), torch.randn(batch, n, d, generator=g),
+               torch.randn(batch, n, d, generator=g), mask)
+
+
+def _hop_no_residual(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    u = args[0]
+    if _close(got, expected - u):
+        return "you returned o alone: the next hop asks with u + o (keep what was asked)"
+    return None
+
+
+def _hop_swapped(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    u, keys, values, mask = args
+    if _close(got, memory_hop(u, values, keys, mask)[0]):
+        return ("keys and values are swapped: match u against the keys mᵢ, then sum the "
+                "values cᵢ")
+    return None
+
+
+def _hop_mask(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    u, keys, values, mask = args
+    if mask.all():
+        return None
+    if _close(got, memory_hop(u, keys, values, None)[0]):
+        return ("padding sentences get weight: give them a score of -inf before the softmax "
+                "(mask True = a real sentence)")
+    if _close(got, memory_hop(u, keys, values, ~mask)[0]):
+        return "the mask is the wrong way round: True = a real sentence that may be attended"
+    return None
+
+
+def _hop_scaled(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    u, keys, values, mask = args
+    if u.shape[-1] > 1 and _close(got, memory_hop(u / u.shape[-1] ** 0.5, keys, values,
+                                                  mask)[0] + u * (1 - u.shape[-1] ** -0.5)):
+        return "a memory network matches with the plain dot product uᵀmᵢ, not divided by √d"
+    return None
+
+
+EXERCISES.update({
+    "attention_to_pixels": Exercise(
+        name="attention_to_pixels",
+        signature=f"attention_to_pixels(weights (batch, {GRID * GRID})) -> "
+                  f"(batch, {GRID * CELL}, {GRID * CELL})",
+        reference=regions_to_pixels,
+        cases=_pixel_cases,
+        diagnoses=[_shape, _pixels_column_major, _pixels_shared, _pixels_smoothed],
+    ),
+    "memory_hop": Exercise(
+        name="memory_hop",
+        signature="memory_hop(u (batch, d), keys (batch, n, d), values (batch, n, d), "
+                  "mask (batch, n)) -> u_next (batch, d)",
+        reference=lambda u, k, v, m: memory_hop(u, k, v, m)[0],
+        cases=_hop_cases,
+        diagnoses=[_shape, _finite, _hop_no_residual, _hop_swapped, _hop_mask, _hop_scaled],
+    ),
+})
 
 
 def _rounded(t: Tensor) -> list:

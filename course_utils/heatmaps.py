@@ -8,6 +8,8 @@
   an ``ipywidgets.Image``: no new figure, no flicker. Its saved output also carries a PNG
   of the default state, so a reader without a kernel (GitHub, exported HTML, an untrusted
   notebook) still sees the figure.
+* :func:`overlay` lights an image by attention over its regions (chapter 03's captioner);
+  :class:`OverlayExplorer` is its live version, built on the same in-place repainting.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["use_course_style", "heatmap", "Frame", "HeatmapExplorer"]
+__all__ = ["use_course_style", "heatmap", "Frame", "HeatmapExplorer", "overlay", "spotlight",
+           "Overlay", "OverlayExplorer"]
 
 DPI = 80
 CMAP = "viridis"
@@ -181,7 +184,114 @@ class Frame:
     col_labels: Sequence[str] | None = None
 
 
-class HeatmapExplorer:
+class _Explorer:
+    """Controls over one figure that repaints in place: the part every explorer shares.
+
+    A subclass draws its figure in ``_draw_first(frame)`` (and sets ``self._moving``, the
+    artists that change), and updates them in ``_update(frame)``. The still parts are drawn
+    once and kept as pixels (blitting); a redraw restores them and paints only the moving
+    artists, then swaps the PNG bytes of one ``ipywidgets.Image``.
+    """
+
+    kind = "Explorer"
+
+    def __init__(self, compute: Callable[..., object], controls: Mapping[str, object],
+                 figsize: tuple[float, float], dpi: int) -> None:
+        import ipywidgets as w
+
+        if not controls:
+            raise ValueError("controls must hold at least one widget")
+        for name, control in controls.items():
+            if not isinstance(control, w.ValueWidget):
+                raise TypeError(f"control {name!r} must be an ipywidgets value widget, got "
+                                f"{type(control).__name__}")
+        self.compute = compute
+        self.controls = dict(controls)
+        self.update_times_ms: list[float] = []
+        # A bare Figure (not pyplot's): it is never shown by the inline backend, only rendered.
+        self.figure = Figure(figsize=figsize, dpi=dpi)
+        FigureCanvasAgg(self.figure)
+        self._draw_first(self._evaluate())
+        self.default_png = self._paint()
+        width, height = self.figure.canvas.get_width_height()
+        # Shown at its own pixel size (a stretched PNG would look blurred).
+        self.image = w.Image(value=self.default_png, format="png", layout=w.Layout(
+            width=f"{width}px", height=f"{height}px", max_width="100%", object_fit="contain"))
+        self.image.add_class("course-heatmap")
+        for control in self.controls.values():
+            control.observe(self._on_change, names="value")
+        self.widget = w.VBox([w.HBox(list(self.controls.values())), self.image])
+
+    # ------------------------------------------------------------- for the subclasses
+    def _evaluate(self) -> object:
+        raise NotImplementedError
+
+    def _draw_first(self, frame: object) -> None:
+        raise NotImplementedError
+
+    def _update(self, frame: object) -> None:
+        raise NotImplementedError
+
+    def _paint_extra(self, pixels: np.ndarray) -> None:
+        """Paint onto the frame's pixels ``(height, width, 4)`` after the moving artists."""
+
+    def _keep_still_parts(self) -> None:
+        """Draw everything once, keep the still pixels and freeze the layout."""
+        for artist in self._moving:
+            artist.set_animated(True)
+        canvas = self.figure.canvas
+        canvas.draw()
+        self.figure.set_layout_engine("none")  # freeze the layout: redraws only repaint
+        self._background = canvas.copy_from_bbox(self.figure.bbox)
+
+    def _paint(self) -> bytes:
+        """Restore the still background, paint the moving artists, return the PNG bytes."""
+        canvas = self.figure.canvas
+        canvas.restore_region(self._background)
+        for artist in self._moving:
+            self.figure.draw_artist(artist)
+        pixels = np.asarray(canvas.buffer_rgba())  # (height, width, 4), a view of the frame
+        self._paint_extra(pixels)
+        height, width = pixels.shape[:2]
+        frame = PIL.Image.frombuffer("RGBA", (width, height), pixels)
+        buffer = io.BytesIO()
+        frame.save(buffer, format="png", compress_level=1)
+        return buffer.getvalue()
+
+    # ------------------------------------------------------------------- interaction
+    @property
+    def values(self) -> dict[str, object]:
+        """The controls' current values, by argument name."""
+        return {name: control.value for name, control in self.controls.items()}
+
+    def redraw(self) -> float:
+        """Recompute, update the figure in place and the image; return the milliseconds."""
+        start = time.perf_counter()
+        self._update(self._evaluate())
+        self.image.value = self._paint()
+        elapsed = (time.perf_counter() - start) * 1000.0
+        self.update_times_ms.append(elapsed)
+        return elapsed
+
+    def _on_change(self, _change: object) -> None:
+        self.redraw()
+
+    def set(self, **values: object) -> None:
+        """Set controls by name, as a learner dragging them would (each change redraws)."""
+        for name, value in values.items():
+            if name not in self.controls:
+                raise KeyError(f"no control {name!r}; controls are {list(self.controls)}")
+            self.controls[name].value = value
+
+    def _repr_mimebundle_(self, **kwargs: object) -> dict:
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        # A kernel renders the widget; static viewers fall back to the default-state PNG.
+        bundle["image/png"] = base64.b64encode(self.default_png).decode("ascii")
+        bundle["text/plain"] = f"{self.kind} (run the notebook to move the controls)"
+        return bundle
+
+
+class HeatmapExplorer(_Explorer):
     """Widgets over one attention heatmap that redraws in place on every change.
 
     Args:
@@ -199,6 +309,8 @@ class HeatmapExplorer:
     ``explorer.update_times_ms`` the time each redraw took.
     """
 
+    kind = "Heatmap explorer"
+
     def __init__(
         self,
         compute: Callable[..., object],
@@ -214,36 +326,12 @@ class HeatmapExplorer:
         figsize: tuple[float, float] = (6.0, 4.0),
         dpi: int = DPI,
     ) -> None:
-        import ipywidgets as w
-
-        if not controls:
-            raise ValueError("controls must hold at least one widget")
-        for name, control in controls.items():
-            if not isinstance(control, w.ValueWidget):
-                raise TypeError(f"control {name!r} must be an ipywidgets value widget, got "
-                                f"{type(control).__name__}")
-        self.compute = compute
-        self.controls = dict(controls)
         self.vmin, self.vmax = vmin, vmax
         self._style = {"xlabel": xlabel, "ylabel": ylabel, "vmin": vmin, "vmax": vmax,
                        "annotate": annotate}
-        self.update_times_ms: list[float] = []
-        # A bare Figure (not pyplot's): it is never shown by the inline backend, only rendered.
-        self.figure = Figure(figsize=figsize, dpi=dpi)
-        FigureCanvasAgg(self.figure)
         self._sprites: _LabelSprites | None = None
         self._labels = (row_labels, col_labels)
-        frame = self._evaluate()
-        self._build(frame)
-        self.default_png = self._paint()
-        width, height = self.figure.canvas.get_width_height()
-        # Shown at its own pixel size (a stretched PNG would look blurred).
-        self.image = w.Image(value=self.default_png, format="png", layout=w.Layout(
-            width=f"{width}px", height=f"{height}px", max_width="100%", object_fit="contain"))
-        self.image.add_class("course-heatmap")
-        for control in self.controls.values():
-            control.observe(self._on_change, names="value")
-        self.widget = w.VBox([w.HBox(list(self.controls.values())), self.image])
+        super().__init__(compute, controls, figsize, dpi)
 
     # ----------------------------------------------------------------------- drawing
     def _evaluate(self) -> Frame:
@@ -259,7 +347,7 @@ class HeatmapExplorer:
                      None if rows is None else tuple(map(str, rows)),
                      None if cols is None else tuple(map(str, cols)))
 
-    def _build(self, frame: Frame) -> None:
+    def _draw_first(self, frame: Frame) -> None:
         """Draw the whole figure for ``frame`` (laid out once) and keep its background."""
         self.figure.set_layout_engine("constrained")
         self.ax = heatmap(frame.weights, frame.row_labels, frame.col_labels,
@@ -287,52 +375,29 @@ class HeatmapExplorer:
         self.shape = frame.weights.shape
         self._labels = (frame.row_labels, frame.col_labels)
         self._texts = list(self.ax.texts)
-        # Blitting: draw the still parts (axes, ticks, colour bar) once and keep the pixels;
-        # a redraw restores them and paints only the moving artists on top. The cell labels
-        # are pasted as cached sprites: rasterising text is most of a matplotlib redraw.
+        # The cell labels are animated too but pasted as cached sprites: rasterising text is
+        # most of a matplotlib redraw.
         self._moving = [self._artist, self.ax.title]
-        for artist in [*self._moving, *self._texts]:
-            artist.set_animated(True)
-        canvas = self.figure.canvas
-        canvas.draw()
-        self.figure.set_layout_engine("none")  # freeze the layout: redraws only repaint
-        self._background = canvas.copy_from_bbox(self.figure.bbox)
+        for text in self._texts:
+            text.set_animated(True)
+        self._keep_still_parts()
         if self._sprites is None and self._texts:
             self._sprites = _LabelSprites(self.figure.dpi, self._texts[0].get_fontproperties())
-        height = canvas.get_width_height()[1]
+        height = self.figure.canvas.get_width_height()[1]
         self._label_pixels = [  # (row, column) of every label's centre in the frame
             (height - y, x) for x, y in (self.ax.transData.transform(t.get_position())
                                          for t in self._texts)]
 
-    def _paint(self) -> bytes:
-        """Restore the still background, paint the moving artists, return the PNG bytes."""
-        canvas = self.figure.canvas
-        canvas.restore_region(self._background)
-        for artist in self._moving:
-            self.ax.draw_artist(artist)
-        pixels = np.asarray(canvas.buffer_rgba())  # (height, width, 4), a view of the frame
+    def _paint_extra(self, pixels: np.ndarray) -> None:
         for text, (row, col) in zip(self._texts, self._label_pixels, strict=True):
             self._sprites.paste(pixels, text.get_text(), text.get_color(), row, col)
-        height, width = pixels.shape[:2]
-        frame = PIL.Image.frombuffer("RGBA", (width, height), pixels)
-        buffer = io.BytesIO()
-        frame.save(buffer, format="png", compress_level=1)
-        return buffer.getvalue()
-
-    @property
-    def values(self) -> dict[str, object]:
-        """The controls' current values, by argument name."""
-        return {name: control.value for name, control in self.controls.items()}
 
     @property
     def weights(self) -> np.ndarray:
         """The matrix shown now, ``(n_q, n_k)``."""
         return np.asarray(self._artist.get_array())
 
-    def redraw(self) -> float:
-        """Recompute the weights, update the figure in place and the image; return the ms."""
-        start = time.perf_counter()
-        frame = self._evaluate()
+    def _update(self, frame: Frame) -> None:
         if frame.weights.shape != self.shape or (frame.row_labels, frame.col_labels) != \
                 self._labels:
             self._relabel(frame)  # another sentence: new labels, perhaps a new shape
@@ -343,25 +408,122 @@ class HeatmapExplorer:
             text.set_color(_text_color(value, self.vmin, self.vmax))
         if frame.title is not None:
             self.ax.set_title(frame.title)
-        self.image.value = self._paint()
-        elapsed = (time.perf_counter() - start) * 1000.0
-        self.update_times_ms.append(elapsed)
-        return elapsed
 
-    def _on_change(self, _change: object) -> None:
-        self.redraw()
 
-    def set(self, **values: object) -> None:
-        """Set controls by name, as a learner dragging them would (each change redraws)."""
-        for name, value in values.items():
-            if name not in self.controls:
-                raise KeyError(f"no control {name!r}; controls are {list(self.controls)}")
-            self.controls[name].value = value
+# --------------------------------------------------------------------------- overlays
+def _as_image(image: object) -> np.ndarray:
+    """``(3, H, W)`` tensor or ``(H, W, 3)`` array in [0, 1] → ``(H, W, 3)`` array."""
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu()
+        image = image.permute(1, 2, 0) if image.dim() == 3 and image.shape[0] == 3 else image
+        image = image.numpy()
+    array = np.asarray(image, dtype=float)
+    if array.ndim != 3 or array.shape[2] != 3:
+        raise ValueError(f"image must be (3, H, W) or (H, W, 3), got shape {array.shape}")
+    return array
 
-    # ----------------------------------------------------------------------- display
-    def _repr_mimebundle_(self, **kwargs: object) -> dict:
-        bundle = self.widget._repr_mimebundle_(**kwargs)
-        # A kernel renders the widget; static viewers fall back to the default-state PNG.
-        bundle["image/png"] = base64.b64encode(self.default_png).decode("ascii")
-        bundle["text/plain"] = "Heatmap explorer (run the notebook to move the controls)"
-        return bundle
+
+def spotlight(image: object, weights: object, floor: float = 0.2, vmax: float = 1.0
+              ) -> np.ndarray:
+    """Light the image by attention: every region keeps ``floor + (1 − floor) · w / vmax`` of
+    its brightness (clipped to 1), so attended regions stay bright and the rest goes dark.
+
+    ``image`` ``(3, H, W)`` or ``(H, W, 3)`` in [0, 1], ``weights`` ``(rows, cols)`` over a
+    grid of regions, row-major like the image → ``(H, W, 3)`` array.
+    """
+    picture = _as_image(image)
+    grid = _as_matrix(weights)
+    height, width = picture.shape[:2]
+    rows, cols = grid.shape
+    if height % rows or width % cols:
+        raise ValueError(f"a {rows} × {cols} grid of regions does not tile a {height} × {width} "
+                         "image")
+    light = floor + (1.0 - floor) * np.clip(grid / vmax, 0.0, 1.0)
+    light = light.repeat(height // rows, axis=0).repeat(width // cols, axis=1)  # (H, W)
+    return picture * light[..., None]
+
+
+def overlay(image: object, weights: object, ax: Axes | None = None, title: str | None = None,
+            floor: float = 0.2, vmax: float = 1.0, grid: bool = True) -> Axes:
+    """Draw attention over image regions as a spotlight (see :func:`spotlight`): attended
+    regions bright, the others dimmed; grid lines mark the regions.
+
+    Args:
+        image: ``(3, H, W)`` tensor or ``(H, W, 3)`` array in [0, 1].
+        weights: ``(rows, cols)`` attention over the regions, row-major like the image.
+
+    Returns:
+        The axis; ``ax.images[0]`` is the lit picture.
+    """
+    lit = spotlight(image, weights, floor, vmax)
+    rows, cols = _as_matrix(weights).shape
+    height, width = lit.shape[:2]
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(2.6, 2.6), layout="constrained")
+    ax.imshow(lit, extent=(0, width, height, 0), interpolation="nearest")
+    if grid:
+        for r in range(1, rows):
+            ax.axhline(r * height / rows, color="white", lw=0.4, alpha=0.35)
+        for c in range(1, cols):
+            ax.axvline(c * width / cols, color="white", lw=0.4, alpha=0.35)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """What an :class:`OverlayExplorer`'s ``compute`` returns: the ``image`` (``(3, H, W)``
+    or ``(H, W, 3)``), the ``weights`` over its ``(rows, cols)`` regions and a title."""
+
+    image: object
+    weights: object
+    title: str | None = None
+
+
+class OverlayExplorer(_Explorer):
+    """Widgets over one image lit by attention on its regions (see :func:`overlay`).
+
+    ``compute(**values)`` returns an :class:`Overlay`; every change repaints the picture, the
+    attention and the title in place. ``explorer.weights`` is the grid shown now.
+    """
+
+    kind = "Attention explorer"
+
+    def __init__(self, compute: Callable[..., Overlay], controls: Mapping[str, object], *,
+                 floor: float = 0.2, figsize: tuple[float, float] = (3.2, 3.4),
+                 dpi: int = DPI) -> None:
+        self._floor = floor
+        super().__init__(compute, controls, figsize, dpi)
+
+    def _evaluate(self) -> Overlay:
+        result = self.compute(**self.values)
+        if not isinstance(result, Overlay):
+            raise TypeError(f"compute must return an Overlay, got {type(result).__name__}")
+        return Overlay(_as_image(result.image), _as_matrix(result.weights), result.title)
+
+    def _draw_first(self, frame: Overlay) -> None:
+        self.figure.set_layout_engine("constrained")
+        self.ax = overlay(frame.image, frame.weights, ax=self.figure.add_subplot(),
+                          title=frame.title or " ", floor=self._floor)
+        self.shape = frame.weights.shape
+        self._weights = frame.weights
+        self._moving = [self.ax.images[0], self.ax.title]
+        self._keep_still_parts()
+
+    def _update(self, frame: Overlay) -> None:
+        if frame.weights.shape != self.shape:
+            raise ValueError(f"the region grid changed from {self.shape} to "
+                             f"{frame.weights.shape}; an explorer keeps one grid")
+        self.ax.images[0].set_data(spotlight(frame.image, frame.weights, self._floor))
+        self._weights = frame.weights
+        self.ax.set_title(frame.title or " ")
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The region weights shown now, ``(rows, cols)``."""
+        return self._weights

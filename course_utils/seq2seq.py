@@ -31,6 +31,7 @@ from .translation import Batch, make_batch
 
 __all__ = [
     "ATTENTION_KINDS", "Encoder", "Decoder", "Seq2Seq", "Translation", "greedy_decode",
+    "decode_teacher_forced", "decode_greedy",
     "exact_and_token_accuracy", "evaluate_by_length", "train_translator",
 ]
 
@@ -142,15 +143,8 @@ class Seq2Seq(nn.Module):
 
     def forward(self, batch: Batch) -> tuple[Tensor, Tensor]:
         states, final = self.encoder(batch.source, batch.source_mask)
-        z = self.decoder.initial_state(final)
-        logits, weights = [], []
-        for t in range(batch.target_in.shape[1]):
-            step_logits, z, alpha = self.decoder.step(batch.target_in[:, t], z, states,
-                                                      batch.source_mask, final)
-            logits.append(step_logits)
-            weights.append(alpha if alpha is not None else torch.zeros_like(batch.source_mask,
-                                                                            dtype=z.dtype))
-        return torch.stack(logits, dim=1), torch.stack(weights, dim=1)
+        return decode_teacher_forced(self.decoder, states, final, batch.source_mask,
+                                     batch.target_in)
 
     def loss(self, batch: Batch) -> Tensor:
         """Cross-entropy of the next word under teacher forcing, ignoring padding."""
@@ -159,29 +153,58 @@ class Seq2Seq(nn.Module):
                                            ignore_index=0)
 
 
+def decode_teacher_forced(decoder: Decoder, states: Tensor, final: Tensor, mask: Tensor,
+                          target_in: Tensor) -> tuple[Tensor, Tensor]:
+    """Run ``decoder`` with **teacher forcing**: it reads the true previous word at every step.
+
+    ``states (batch, n, key)`` are what it attends over (words, or image regions in chapter
+    03), ``final (batch, key)`` their summary, ``mask (batch, n)`` True = may attend,
+    ``target_in (batch, m)`` = ``<bos>`` + the target. Returns ``(logits (batch, m, vocab),
+    weights (batch, m, n))`` (zero weights without attention).
+    """
+    z = decoder.initial_state(final)
+    logits, weights = [], []
+    for t in range(target_in.shape[1]):
+        step_logits, z, alpha = decoder.step(target_in[:, t], z, states, mask, final)
+        logits.append(step_logits)
+        weights.append(alpha if alpha is not None else torch.zeros_like(mask, dtype=z.dtype))
+    return torch.stack(logits, dim=1), torch.stack(weights, dim=1)
+
+
+@torch.no_grad()
+def decode_greedy(decoder: Decoder, states: Tensor, final: Tensor, mask: Tensor,
+                  max_length: int, bos_id: int = 1, eos_id: int = 2) -> Translation:
+    """Decode with the model's **own** previous word at every step (no teacher forcing):
+    take the most likely word, feed it back, stop at ``<eos>`` or ``max_length``.
+
+    ``states (batch, n, key)``, ``final (batch, key)``, ``mask (batch, n)`` as in
+    :func:`decode_teacher_forced` → :class:`Translation`.
+    """
+    z = decoder.initial_state(final)
+    word = torch.full((states.shape[0],), bos_id, dtype=torch.long, device=states.device)
+    done = torch.zeros(states.shape[0], dtype=torch.bool, device=states.device)
+    tokens, weights = [], []
+    for _ in range(max_length):
+        logits, z, alpha = decoder.step(word, z, states, mask, final)
+        word = logits.argmax(dim=-1).masked_fill(done, 0)  # <pad> after the end
+        tokens.append(word)
+        weights.append(alpha if alpha is not None else torch.zeros_like(mask, dtype=z.dtype))
+        done |= word == eos_id
+        if done.all():
+            break
+    return Translation(torch.stack(tokens, dim=1), torch.stack(weights, dim=1))
+
+
 @torch.no_grad()
 def greedy_decode(model: Seq2Seq, source: Tensor, source_mask: Tensor, max_length: int,
                   bos_id: int = 1, eos_id: int = 2) -> Translation:
-    """Translate with the model's **own** previous word at every step (no teacher forcing):
-    take the most likely word, feed it back, stop at ``<eos>`` or ``max_length``.
+    """Translate greedily (see :func:`decode_greedy`).
 
     ``source (batch, n)``, ``source_mask (batch, n)`` → :class:`Translation`.
     """
     model.eval()
     states, final = model.encoder(source, source_mask)
-    z = model.decoder.initial_state(final)
-    word = torch.full((source.shape[0],), bos_id, dtype=torch.long)
-    done = torch.zeros(source.shape[0], dtype=torch.bool)
-    tokens, weights = [], []
-    for _ in range(max_length):
-        logits, z, alpha = model.decoder.step(word, z, states, source_mask, final)
-        word = logits.argmax(dim=-1).masked_fill(done, 0)  # <pad> after the end
-        tokens.append(word)
-        weights.append(alpha if alpha is not None else torch.zeros_like(source, dtype=z.dtype))
-        done |= word == eos_id
-        if done.all():
-            break
-    return Translation(torch.stack(tokens, dim=1), torch.stack(weights, dim=1))
+    return decode_greedy(model.decoder, states, final, source_mask, max_length, bos_id, eos_id)
 
 
 def exact_and_token_accuracy(predicted: Sequence[Sequence[str]],

@@ -531,3 +531,54 @@ def test_checkpoint_dir_is_inside_the_course():
     folder = checkpoint_dir("02_seq2seq")
     assert folder.parts[-2:] == ("checkpoints", "02_seq2seq")
     assert (folder.parent.parent / "course_utils").is_dir()
+
+
+# ================================================== decode_teacher_forced and decode_greedy
+torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("kind", ATTENTION_KINDS)
+def test_decode_functions_match_the_model(task, batch, kind):
+    model = tiny(task, kind, seed=4)
+    decoder = model.decoder
+    with torch.no_grad():
+        states, final = model.encoder(batch.source, batch.source_mask)
+        logits, weights = seq2seq.decode_teacher_forced(decoder, states, final,
+                                                        batch.source_mask, batch.target_in)
+        model_logits, model_weights = model(batch)
+    torch.testing.assert_close(logits, model_logits, rtol=0, atol=0)
+    torch.testing.assert_close(weights, model_weights, rtol=0, atol=0)
+    # The same as the loop Seq2Seq.forward used to hold, written out here.
+    with torch.no_grad():
+        z = decoder.initial_state(final)
+        for t in range(batch.target_in.shape[1]):
+            step_logits, z, alpha = decoder.step(batch.target_in[:, t], z, states,
+                                                 batch.source_mask, final)
+            torch.testing.assert_close(logits[:, t], step_logits)
+            torch.testing.assert_close(weights[:, t], torch.zeros(4, 5) if alpha is None
+                                       else alpha)
+    out = seq2seq.decode_greedy(decoder, states, final, batch.source_mask, max_length=6)
+    expected = greedy_decode(model, batch.source, batch.source_mask, max_length=6)
+    assert isinstance(out, Translation)
+    assert torch.equal(out.tokens, expected.tokens)
+    torch.testing.assert_close(out.weights, expected.weights, rtol=0, atol=0)
+
+
+def test_decode_functions_on_states_without_an_encoder():
+    """The captioner's use: states that are not a sentence (e.g. 16 image regions), every
+    one of them attendable, and a decoder built on its own."""
+    torch.manual_seed(0)
+    decoder = Decoder(11, 4, 6, 5, "additive", attention_size=4)
+    g = torch.Generator().manual_seed(1)
+    states, final = torch.randn(2, 16, 6, generator=g), torch.randn(2, 6, generator=g)
+    mask = torch.ones(2, 16, dtype=torch.bool)
+    target_in = torch.tensor([[1, 3, 4], [1, 5, 0]])
+    logits, weights = seq2seq.decode_teacher_forced(decoder, states, final, mask, target_in)
+    assert logits.shape == (2, 3, 11) and weights.shape == (2, 3, 16)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2, 3))
+    out = seq2seq.decode_greedy(decoder, states, final, mask, max_length=4, bos_id=3, eos_id=4)
+    assert out.tokens.shape[0] == 2 and 1 <= out.tokens.shape[1] <= 4
+    # Its first step reads bos_id = 3: the teacher-forced first step from 3 gives the same.
+    first, _ = seq2seq.decode_teacher_forced(decoder, states, final, mask,
+                                             torch.full((2, 1), 3))
+    assert torch.equal(out.tokens[:, 0], first[:, 0].argmax(-1))

@@ -36,3 +36,24 @@ def test_chapter_02_translators_load(kind):
     path = ROOT / "checkpoints" / "02_seq2seq_attention" / f"{kind}.safetensors"
     load_checkpoint(model, path)
     assert model.attention == kind
+
+
+@pytest.mark.parametrize("attention", ["additive", "none"])
+def test_chapter_03_captioners_load(attention):
+    from course_utils.captioning import Captioner, ShapesWorld
+
+    model = Captioner(len(ShapesWorld().vocab), attention)
+    load_checkpoint(model, ROOT / "checkpoints" / "03_attention_applications"
+                    / f"captioner_{attention}.safetensors")
+    assert model.attention == attention
+
+
+@pytest.mark.parametrize("hops", [1, 2, 3])
+def test_chapter_03_readers_load(hops):
+    from course_utils.reading import MemoryNetwork, StoryWorld
+
+    world = StoryWorld()
+    model = MemoryNetwork(len(world.vocab), len(world.answers), hops)
+    load_checkpoint(model, ROOT / "checkpoints" / "03_attention_applications"
+                    / f"reader_{hops}hop.safetensors")
+    assert model.hops == hops

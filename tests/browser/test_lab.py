@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
 
 # The chapters under test; each one's quiz is quizzes/<notebook stem>.yaml.
-NOTEBOOKS = ["01_attention_and_memory.ipynb", "02_seq2seq_attention.ipynb"]
+NOTEBOOKS = ["01_attention_and_memory.ipynb", "02_seq2seq_attention.ipynb",
+             "03_attention_applications.ipynb"]
 
 LOAD_TIMEOUT_MS = 60_000     # JupyterLab's page load and the kernel start
 RUN_ALL_TIMEOUT_MS = 180_000  # 01 trains tiny models (~30 s on a CPU); 02 loads checkpoints
