@@ -406,7 +406,14 @@ def _hop_mask(args: tuple, got: Tensor, expected: Tensor) -> str | None:
     if _close(got, memory_hop(u, keys, values, None)[0]):
         return ("padding sentences get weight: give them a score of -inf before the softmax "
                 "(mask True = a real sentence)")
-    if _close(got, memory_hop(u, keys, values, ~mask)[0]):
+    return _hop_mask_inverted(args, got, expected)
+
+
+def _hop_mask_inverted(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    u, keys, values, mask = args
+    full_rows = mask.all(dim=-1)  # an inverted mask leaves these rows nothing: NaN
+    nan_on_full = bool(full_rows.any()) and bool(torch.isnan(got[full_rows]).all())
+    if nan_on_full or _close(got, memory_hop(u, keys, values, ~mask)[0]):
         return "the mask is the wrong way round: True = a real sentence that may be attended"
     return None
 
@@ -434,7 +441,8 @@ EXERCISES.update({
                   "mask (batch, n)) -> u_next (batch, d)",
         reference=lambda u, k, v, m: memory_hop(u, k, v, m)[0],
         cases=_hop_cases,
-        diagnoses=[_shape, _finite, _hop_no_residual, _hop_swapped, _hop_mask, _hop_scaled],
+        diagnoses=[_shape, _hop_mask_inverted, _finite, _hop_no_residual, _hop_swapped,
+                   _hop_mask, _hop_scaled],
     ),
 })
 

@@ -512,7 +512,8 @@ class OverlayExplorer(_Explorer):
                           title=frame.title or " ", floor=self._floor)
         self.shape = frame.weights.shape
         self._weights = frame.weights
-        self._moving = [self.ax.images[0], self.ax.title]
+        # The grid lines lie on the picture, so they are repainted over it every time.
+        self._moving = [self.ax.images[0], *self.ax.lines, self.ax.title]
         self._keep_still_parts()
 
     def _update(self, frame: Overlay) -> None:

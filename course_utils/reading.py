@@ -179,13 +179,19 @@ def make_story_batch(stories: Sequence[Story], world: StoryWorld) -> StoryBatch:
     return StoryBatch(story, story[..., 0] != 0, question, answer)
 
 
-def position_weights(n_words: int, d: int) -> Tensor:
-    """The position encoding of a bag of words, ``(n_words, d)``:
-    l[j, k] = (1 − j/J) − (k/d)(1 − 2j/J) (1-based j, k; Sukhbaatar et al., section 4.1),
-    so "john picked up" and "up picked john" get different encodings."""
-    j = torch.arange(1, n_words + 1, dtype=torch.float32)[:, None] / n_words
-    k = torch.arange(1, d + 1, dtype=torch.float32)[None, :] / d
-    return (1 - j) - k * (1 - 2 * j)
+def position_weights(n_words: int, d: int, lengths: Tensor | None = None) -> Tensor:
+    """The position encoding of a bag of words: l[j, k] = (1 − j/J) − (k/d)(1 − 2j/J)
+    (1-based j, k; J = the sentence's length; Sukhbaatar et al., section 4.1), so that
+    "john picked up" and "up picked john" get different encodings.
+
+    Without ``lengths``: every sentence has ``n_words`` words → ``(n_words, d)``. With
+    ``lengths (...)`` (the real words of each padded sentence) → ``(..., n_words, d)``: a
+    sentence is encoded the same whatever the padding of the batch around it.
+    """
+    total = torch.tensor(float(n_words)) if lengths is None else lengths.clamp(min=1).float()
+    j = torch.arange(1, n_words + 1, dtype=torch.float32) / total[..., None]  # (..., n_words)
+    k = torch.arange(1, d + 1, dtype=torch.float32) / d  # (d,)
+    return (1 - j)[..., None] - k * (1 - 2 * j)[..., None]
 
 
 def memory_hop(u: Tensor, keys: Tensor, values: Tensor, mask: Tensor | None = None
@@ -232,7 +238,9 @@ class MemoryNetwork(nn.Module):
     def encode(self, embedding: nn.Embedding, words: Tensor) -> Tensor:
         """Bag of words with position weights: ``(..., n_words)`` ids → ``(..., d)``."""
         vectors = embedding(words)  # (..., n_words, d); padding embeds to 0
-        return (vectors * position_weights(words.shape[-1], vectors.shape[-1])).sum(dim=-2)
+        lengths = (words != 0).sum(dim=-1)  # J of each sentence, not of the padded batch
+        weights = position_weights(words.shape[-1], vectors.shape[-1], lengths)
+        return (vectors * weights.to(vectors.dtype)).sum(dim=-2)
 
     def ages(self, story_mask: Tensor) -> Tensor:
         """Age of every sentence, ``(batch, n_sentences)``: 0 for the latest real one."""

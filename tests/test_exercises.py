@@ -574,12 +574,10 @@ def test_memory_hop_mistakes(mistake, fragment):
 
 
 def test_memory_hop_plain_inverted_mask_is_named():
-    """BUG (left failing on purpose): the way a learner writes an inverted mask,
-    scores.masked_fill(mask, -inf) then torch.softmax, gives NaN on the case-1 story that
-    has no padding (every score -inf). The "memory_hop" diagnoses run _finite before
-    _hop_mask, so the learner is told about exp() overflow and row maxima instead of
-    "the mask is the wrong way round" (chapter 02's padded_attention_weights checks the
-    inverted mask before _finite for exactly this reason)."""
+    """The way a learner writes an inverted mask, scores.masked_fill(mask, -inf) then
+    torch.softmax, gives NaN on a story without padding (every score -inf): the checker
+    must still name the inverted mask, not talk about overflow (so the inverted-mask
+    diagnosis runs before the finiteness one)."""
     result = check_exercise("memory_hop", lambda u, k, v, m: _hop(u, k, v, m,
                                                                   masked="inverted"))
     assert_wrong(result, "the mask is the wrong way round")

@@ -402,9 +402,8 @@ def test_overlay_explorer_mime_bundle():
 
 
 def test_overlay_explorer_shows_the_region_grid():
-    """BUG (left failing on purpose): overlay() draws white lines between the regions, but
-    the explorer animates the picture and paints it *over* the kept background, so the
-    lines (part of that background) are hidden in every PNG it makes."""
+    """overlay() draws white lines between the regions; the explorer repaints the picture
+    over its kept background, so it must repaint the lines too, or every PNG hides them."""
     flat = torch.full((3, 48, 48), 0.5)
     explorer = OverlayExplorer(lambda k: Overlay(flat, torch.full((4, 4), 0.5)),
                                {"k": w.IntSlider(value=0, max=1)})

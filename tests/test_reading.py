@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import random
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -348,11 +349,9 @@ def test_memory_network_in_float64(world):
 
 
 def test_prediction_does_not_depend_on_the_other_stories_in_the_batch(world):
-    """BUG (left failing on purpose): MemoryNetwork.encode weighs the words with
-    position_weights(padded width, d), so J is the widest question/sentence of the *batch*,
-    not the sentence's own length. A 4-word person question alone (J = 4) and the same
-    question batched with a 5-word object question (J = 5) get different encodings, so
-    a story's logits change with its batch mates (and training batches always mix kinds)."""
+    """J in the position weights is each sentence's own length, not the padded width of the
+    batch: a 4-word question alone and the same question batched with a 5-word one get the
+    same encoding, so a story's answer does not depend on its batch mates."""
     model = tiny(world)
     alone = model(make_story_batch([PERSON], world))
     mixed = model(make_story_batch([PERSON, OBJECT], world))
@@ -420,3 +419,11 @@ def test_train_reader_is_deterministic(world, data):
     assert history["loss"] == history_again["loss"]
     for (name, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         assert torch.equal(p, q), name
+
+
+def test_position_weights_per_sentence_length_match_the_unpadded_formula():
+    lengths = torch.tensor([[3, 5], [1, 4]])
+    batched = position_weights(5, 6, lengths)
+    assert batched.shape == (2, 2, 5, 6)
+    for (i, j), n in np.ndenumerate(lengths.numpy()):
+        torch.testing.assert_close(batched[i, j, :n], position_weights(n, 6))
