@@ -107,7 +107,7 @@ def _shape(args: tuple, got: Tensor, expected: Tensor) -> str | None:
         hint = " (it looks transposed: one row per query, one column per key or feature)"
     elif got.numel() == expected.numel() and got.dim() < expected.dim() and 1 in expected.shape:
         hint = (". Hint: .squeeze() without an axis also drops every other axis of size 1 (a "
-                "batch of one sentence, a single query): name the axis, e.g. .squeeze(1)")
+                "batch of one, a single query): name the axis, e.g. .squeeze(1)")
     return (f"the output has shape {tuple(got.shape)} but should have shape "
             f"{tuple(expected.shape)}{hint}")
 
@@ -366,6 +366,30 @@ def _pixels_shared(args: tuple, got: Tensor, expected: Tensor) -> str | None:
     return None
 
 
+def _pixels_tiled(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    (weights,) = args
+    grid = weights.reshape(-1, GRID, GRID)
+    tiled = grid.repeat(1, CELL, CELL)  # the 4 × 4 grid repeated side by side
+    flat = weights.repeat_interleave(CELL * CELL, dim=-1).reshape(expected.shape)
+    if _close(got, tiled) or _close(got, flat):
+        return (f"each region's weight must fill its own {CELL} × {CELL} block: stretch every "
+                f"cell of the (batch, {GRID}, {GRID}) grid along both image axes "
+                "(repeat_interleave on dim 1, then on dim 2), rather than tiling the grid "
+                "(repeat) or repeating the flat vector")
+    return None
+
+
+def _pixels_rescaled(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    if got.shape != expected.shape or _close(got, expected):
+        return None
+    ratio = got.flatten(1).amax(dim=1) / expected.flatten(1).amax(dim=1)
+    rescaled = expected * ratio[:, None, None]
+    if _close(got, rescaled) or _close(got, expected / expected.amax(dim=(1, 2), keepdim=True)):
+        return ("the weights were rescaled: keep each region's weight as it is (a pixel of a "
+                "region with weight 0.3 carries 0.3), so that maps of different words compare")
+    return None
+
+
 def _pixels_smoothed(args: tuple, got: Tensor, expected: Tensor) -> str | None:
     if got.shape == expected.shape and not _close(got, expected):
         inside = got[..., :CELL, :CELL]  # region 0 must be flat
@@ -418,6 +442,28 @@ def _hop_mask_inverted(args: tuple, got: Tensor, expected: Tensor) -> str | None
     return None
 
 
+def _hop_with(u: Tensor, keys: Tensor, values: Tensor, p: Tensor) -> Tensor:
+    """u + Σᵢ pᵢ cᵢ for given weights p (batch, n)."""
+    return u + (p.unsqueeze(1) @ values).squeeze(1)
+
+
+def _hop_weights_wrong(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    u, keys, values, mask = args
+    scores = (keys @ u.unsqueeze(-1)).squeeze(-1)  # (batch, n)
+    if (~mask).any():
+        if _close(got, _hop_with(u, keys, values, torch.softmax(scores.masked_fill(~mask, 0.0),
+                                                                dim=-1))):
+            return ("padding got a score of 0, and exp(0) = 1 still gives it weight: fill it "
+                    "with float('-inf') before the softmax")
+        if _close(got, _hop_with(u, keys, values, torch.softmax(scores, dim=-1) * mask)):
+            return ("zeroing the padding *after* the softmax leaves the real sentences' "
+                    "weights summing to less than 1: mask the scores *before* the softmax")
+    if u.shape[0] > 1 and _close(got, _hop_with(u, keys, values, torch.softmax(
+            scores.masked_fill(~mask, float("-inf")), dim=0).nan_to_num())):
+        return "the softmax runs over the batch (dim 0): run it over the sentences, dim=-1"
+    return None
+
+
 def _hop_scaled(args: tuple, got: Tensor, expected: Tensor) -> str | None:
     u, keys, values, mask = args
     if u.shape[-1] > 1 and _close(got, memory_hop(u / u.shape[-1] ** 0.5, keys, values,
@@ -433,7 +479,8 @@ EXERCISES.update({
                   f"(batch, {GRID * CELL}, {GRID * CELL})",
         reference=regions_to_pixels,
         cases=_pixel_cases,
-        diagnoses=[_shape, _pixels_column_major, _pixels_shared, _pixels_smoothed],
+        diagnoses=[_shape, _pixels_column_major, _pixels_shared, _pixels_tiled,
+                   _pixels_rescaled, _pixels_smoothed],
     ),
     "memory_hop": Exercise(
         name="memory_hop",
@@ -442,7 +489,7 @@ EXERCISES.update({
         reference=lambda u, k, v, m: memory_hop(u, k, v, m)[0],
         cases=_hop_cases,
         diagnoses=[_shape, _hop_mask_inverted, _finite, _hop_no_residual, _hop_swapped,
-                   _hop_mask, _hop_scaled],
+                   _hop_mask, _hop_weights_wrong, _hop_scaled],
     ),
 })
 
@@ -497,6 +544,9 @@ def check_exercise(name: str, function: Callable[..., object]) -> ExerciseResult
         if got is None:
             return ExerciseResult(name, "not yet", "not yet: the function returns None; "
                                   "make it return a tensor.")
+        if isinstance(got, tuple):
+            return ExerciseResult(name, "wrong", f"{where}: your function returned a tuple of "
+                                  f"{len(got)}; return one tensor: {exercise.signature}")
         if not isinstance(got, Tensor):
             return ExerciseResult(name, "wrong", f"{where}: expected a torch.Tensor, got "
                                   f"{type(got).__name__}")
@@ -507,10 +557,14 @@ def check_exercise(name: str, function: Callable[..., object]) -> ExerciseResult
             if problem:
                 return ExerciseResult(name, "wrong", f"{where}: {problem}.")
         if not torch.allclose(got, expected, atol=exercise.atol, rtol=1e-4):
-            error = (got - expected).abs().max().item()
+            error = (got - expected).abs()
+            if expected.numel() <= 64:
+                shown = f"\n  expected {_rounded(expected)}\n  got      {_rounded(got)}"
+            else:  # too big to print: point at the worst entry
+                index = tuple(int(i) for i in torch.unravel_index(error.argmax(), error.shape))
+                shown = (f" The worst is at index {index}: expected "
+                         f"{expected[index].item():.3f}, got {got[index].item():.3f}.")
             return ExerciseResult(
                 name, "wrong",
-                f"{where}: the values are off by up to {error:.3g}.\n"
-                f"  expected {_rounded(expected)}\n"
-                f"  got      {_rounded(got)}")
+                f"{where}: the values are off by up to {error.max().item():.3g}.{shown}")
     return ExerciseResult(name, "correct", f"correct on all {len(cases)} cases.")

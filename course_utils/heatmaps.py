@@ -423,7 +423,7 @@ def _as_image(image: object) -> np.ndarray:
     return array
 
 
-def spotlight(image: object, weights: object, floor: float = 0.2, vmax: float = 1.0
+def spotlight(image: object, weights: object, floor: float = 0.35, vmax: float = 1.0
               ) -> np.ndarray:
     """Light the image by attention: every region keeps ``floor + (1 − floor) · w / vmax`` of
     its brightness (clipped to 1), so attended regions stay bright and the rest goes dark.
@@ -443,20 +443,31 @@ def spotlight(image: object, weights: object, floor: float = 0.2, vmax: float = 
     return picture * light[..., None]
 
 
+def _max_cell(grid: np.ndarray, height: int, width: int) -> tuple[float, float]:
+    """Top-left corner (x, y) in pixels of the most attended region of ``grid``."""
+    rows, cols = grid.shape
+    r, c = np.unravel_index(int(np.argmax(grid)), grid.shape)
+    return c * width / cols, r * height / rows
+
+
 def overlay(image: object, weights: object, ax: Axes | None = None, title: str | None = None,
-            floor: float = 0.2, vmax: float = 1.0, grid: bool = True) -> Axes:
-    """Draw attention over image regions as a spotlight (see :func:`spotlight`): attended
-    regions bright, the others dimmed; grid lines mark the regions.
+            floor: float = 0.35, vmax: float = 1.0, grid: bool = True,
+            mark_max: bool = True) -> Axes:
+    """Draw attention over image regions as a spotlight (see :func:`spotlight`): each
+    region's brightness is multiplied by ``floor + (1 − floor) · α``, so attended regions stay
+    bright and the others are dimmed; grid lines mark the regions and, with ``mark_max``, a
+    frame marks the most attended one.
 
     Args:
         image: ``(3, H, W)`` tensor or ``(H, W, 3)`` array in [0, 1].
         weights: ``(rows, cols)`` attention over the regions, row-major like the image.
 
     Returns:
-        The axis; ``ax.images[0]`` is the lit picture.
+        The axis; ``ax.images[0]`` is the lit picture, ``ax.patches[0]`` the frame.
     """
     lit = spotlight(image, weights, floor, vmax)
-    rows, cols = _as_matrix(weights).shape
+    grid_weights = _as_matrix(weights)
+    rows, cols = grid_weights.shape
     height, width = lit.shape[:2]
     if ax is None:
         import matplotlib.pyplot as plt
@@ -468,6 +479,11 @@ def overlay(image: object, weights: object, ax: Axes | None = None, title: str |
             ax.axhline(r * height / rows, color="white", lw=0.4, alpha=0.35)
         for c in range(1, cols):
             ax.axvline(c * width / cols, color="white", lw=0.4, alpha=0.35)
+    if mark_max:
+        from matplotlib.patches import Rectangle
+
+        ax.add_patch(Rectangle(_max_cell(grid_weights, height, width), width / cols,
+                               height / rows, fill=False, edgecolor="#00e5ff", lw=1.2))
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
@@ -495,7 +511,7 @@ class OverlayExplorer(_Explorer):
     kind = "Attention explorer"
 
     def __init__(self, compute: Callable[..., Overlay], controls: Mapping[str, object], *,
-                 floor: float = 0.2, figsize: tuple[float, float] = (3.2, 3.4),
+                 floor: float = 0.35, figsize: tuple[float, float] = (3.2, 3.4),
                  dpi: int = DPI) -> None:
         self._floor = floor
         super().__init__(compute, controls, figsize, dpi)
@@ -513,7 +529,7 @@ class OverlayExplorer(_Explorer):
         self.shape = frame.weights.shape
         self._weights = frame.weights
         # The grid lines lie on the picture, so they are repainted over it every time.
-        self._moving = [self.ax.images[0], *self.ax.lines, self.ax.title]
+        self._moving = [self.ax.images[0], *self.ax.lines, *self.ax.patches, self.ax.title]
         self._keep_still_parts()
 
     def _update(self, frame: Overlay) -> None:
@@ -521,6 +537,8 @@ class OverlayExplorer(_Explorer):
             raise ValueError(f"the region grid changed from {self.shape} to "
                              f"{frame.weights.shape}; an explorer keeps one grid")
         self.ax.images[0].set_data(spotlight(frame.image, frame.weights, self._floor))
+        height, width = frame.image.shape[:2]
+        self.ax.patches[0].set_xy(_max_cell(frame.weights, height, width))
         self._weights = frame.weights
         self.ax.set_title(frame.title or " ")
 

@@ -587,3 +587,44 @@ def test_memory_hop_unfinished_is_not_yet():
     result = check_exercise("memory_hop", _raises_not_implemented)
     assert result.status == "not yet" and "not yet" in result.message
     assert check_exercise("memory_hop", _returns_none).status == "not yet"
+
+
+# ---- diagnoses added after the chapter 03 review
+def _pixels(w):
+    return ref_attention_to_pixels(w)
+
+
+@pytest.mark.parametrize("mistake, fragment", [
+    (lambda w: w.reshape(-1, 4, 4).repeat(1, 12, 12), "rather than tiling the grid"),
+    (lambda w: w.repeat_interleave(144, -1).reshape(-1, 48, 48), "rather than tiling the grid"),
+    (lambda w: _pixels(w) / _pixels(w).amax(dim=(1, 2), keepdim=True), "were rescaled"),
+])
+def test_attention_to_pixels_layout_and_scale_mistakes(mistake, fragment):
+    assert_wrong(check_exercise("attention_to_pixels", mistake), fragment)
+
+
+def test_a_big_wrong_output_is_summarised_not_dumped():
+    result = check_exercise("attention_to_pixels", lambda w: _pixels(w) + 0.01)
+    assert result.status == "wrong" and "The worst is at index" in result.message
+    assert len(result.message) < 400
+
+
+def _hop_from_weights(u, k, v, p):
+    return u + (p.unsqueeze(1) @ v).squeeze(1)
+
+
+def _scores(u, k):
+    return (k @ u.unsqueeze(-1)).squeeze(-1)
+
+
+@pytest.mark.parametrize("mistake, fragment", [
+    (lambda u, k, v, m: _hop_from_weights(u, k, v, torch.softmax(
+        _scores(u, k).masked_fill(~m, 0.0), -1)), "exp(0) = 1"),
+    (lambda u, k, v, m: _hop_from_weights(u, k, v, torch.softmax(_scores(u, k), -1) * m),
+     "*after* the softmax"),
+    (lambda u, k, v, m: _hop_from_weights(u, k, v, torch.softmax(
+        _scores(u, k).masked_fill(~m, float("-inf")), 0).nan_to_num()), "over the batch"),
+    (lambda u, k, v, m: (ref_memory_hop(u, k, v, m), None), "returned a tuple of 2"),
+])
+def test_memory_hop_weight_mistakes(mistake, fragment):
+    assert_wrong(check_exercise("memory_hop", mistake), fragment)

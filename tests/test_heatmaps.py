@@ -246,7 +246,7 @@ REGIONS = torch.softmax(3 * torch.randn(3, 16, generator=torch.Generator().manua
                         dim=-1).reshape(3, 4, 4)  # three steps of attention over 4 x 4 regions
 
 
-def lit_by_hand(image: torch.Tensor, grid: torch.Tensor, floor: float = 0.2,
+def lit_by_hand(image: torch.Tensor, grid: torch.Tensor, floor: float = 0.35,
                 vmax: float = 1.0) -> np.ndarray:
     """Every pixel times floor + (1 - floor) * min(w / vmax, 1) of its 12 x 12 region."""
     picture = image.permute(1, 2, 0).numpy().astype(float)
@@ -412,3 +412,14 @@ def test_overlay_explorer_shows_the_region_grid():
     row, col = int(round(pixels.shape[0] - y)), int(round(x))
     column = pixels[row - 3:row + 4, col]
     assert column.max() > column.min(), column  # a line: lighter than the flat picture
+
+
+def test_overlay_frames_the_most_attended_region_and_the_explorer_moves_it():
+    ax = overlay(IMAGE, REGIONS[0])
+    r, c = divmod(int(REGIONS[0].argmax()), 4)
+    assert ax.patches[0].get_xy() == (12 * c, 12 * r)
+    assert not overlay(IMAGE, REGIONS[0], mark_max=False).patches
+    explorer = steps_explorer()
+    explorer.set(step=2)
+    r, c = divmod(int(REGIONS[2].argmax()), 4)
+    assert explorer.ax.patches[0].get_xy() == (12 * c, 12 * r)
