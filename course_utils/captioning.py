@@ -35,7 +35,7 @@ from torch import Tensor, nn
 from . import set_seed
 from .seq2seq import Decoder, Translation, decode_greedy, decode_teacher_forced
 from .training import train
-from .translation import Vocab
+from .translation import Vocab, teacher_forcing_pair
 
 __all__ = [
     "GRID", "CELL", "IMAGE_SIZE", "COLOURS", "SHAPES", "Shape", "Scene", "ShapesWorld",
@@ -190,13 +190,8 @@ def make_caption_batch(scenes: Sequence[Scene], vocab: Vocab) -> CaptionBatch:
     """Stack the images and pad the captions of ``scenes``."""
     if not scenes:
         raise ValueError("make_caption_batch needs at least one scene")
-    ids = [vocab.encode(s.caption) for s in scenes]
-    out = torch.zeros(len(ids), max(map(len, ids)), dtype=torch.long)
-    for i, row in enumerate(ids):
-        out[i, :len(row)] = torch.tensor(row)
-    caption_in = torch.cat([torch.full((len(ids), 1), vocab.bos_id), out[:, :-1]], dim=1)
-    caption_in = caption_in.masked_fill(caption_in == vocab.eos_id, 0)
-    return CaptionBatch(torch.stack([s.image for s in scenes]), caption_in, out)
+    caption_in, caption_out = teacher_forcing_pair([s.caption for s in scenes], vocab)
+    return CaptionBatch(torch.stack([s.image for s in scenes]), caption_in, caption_out)
 
 
 class RegionEncoder(nn.Module):

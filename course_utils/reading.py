@@ -41,7 +41,7 @@ from torch import Tensor, nn
 from . import set_seed
 from .attention import context_vector, dot_product_scores, masked_softmax
 from .training import train
-from .translation import Vocab
+from .translation import Vocab, pad
 
 __all__ = [
     "PEOPLE", "PLACES", "OBJECTS", "QUESTION_KINDS", "Story", "StoryWorld", "StoryBatch",
@@ -168,13 +168,11 @@ def make_story_batch(stories: Sequence[Story], world: StoryWorld) -> StoryBatch:
         raise ValueError("make_story_batch needs at least one story")
     n = max(len(s.sentences) for s in stories)
     words = max(len(x) for s in stories for x in s.sentences)
-    q_words = max(len(s.question) for s in stories)
     story = torch.zeros(len(stories), n, words, dtype=torch.long)
-    question = torch.zeros(len(stories), q_words, dtype=torch.long)
     for b, s in enumerate(stories):
         for i, sentence in enumerate(s.sentences):
             story[b, i, :len(sentence)] = torch.tensor(world.vocab.encode(sentence, eos=False))
-        question[b, :len(s.question)] = torch.tensor(world.vocab.encode(s.question, eos=False))
+    question = pad([world.vocab.encode(s.question, eos=False) for s in stories])
     answer = torch.tensor([world.answers[s.answer] for s in stories])
     return StoryBatch(story, story[..., 0] != 0, question, answer)
 

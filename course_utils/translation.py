@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["PAD", "BOS", "EOS", "Vocab", "ToyTranslation", "Batch", "make_batch",
-           "CHAPTER_SPLIT"]
+__all__ = ["PAD", "BOS", "EOS", "Vocab", "ToyTranslation", "Batch", "make_batch", "pad",
+           "teacher_forcing_pair", "CHAPTER_SPLIT"]
 
 # The split chapter 02 and its checkpoints use (tools/train_seq2seq.py).
 CHAPTER_SPLIT = {"n_train": 20000, "n_test": 900, "train_lengths": (3, 30),
@@ -149,20 +149,29 @@ class Batch:
         return self.source_mask.sum(dim=1)
 
 
+def pad(rows: Sequence[Sequence[int]]) -> Tensor:
+    """Id lists of different lengths → ``(len(rows), longest)`` long tensor, 0 (``<pad>``)
+    after each row's end."""
+    out = torch.zeros(len(rows), max(map(len, rows)), dtype=torch.long)
+    for i, row in enumerate(rows):
+        out[i, :len(row)] = torch.tensor(row, dtype=torch.long)
+    return out
+
+
+def teacher_forcing_pair(sentences: Sequence[Sequence[str]], vocab: Vocab
+                         ) -> tuple[Tensor, Tensor]:
+    """What a decoder reads and what it must predict, for teacher forcing:
+    ``(inputs (batch, m) = <bos> + words, outputs (batch, m) = words + <eos>)``, padded."""
+    outputs = pad([vocab.encode(words, eos=True) for words in sentences])
+    inputs = torch.cat([torch.full((len(sentences), 1), vocab.bos_id), outputs[:, :-1]], dim=1)
+    return inputs.masked_fill(inputs == vocab.eos_id, vocab.pad_id), outputs
+
+
 def make_batch(pairs: Sequence[tuple[Sequence[str], Sequence[str]]],
                task: ToyTranslation) -> Batch:
     """Encode and pad a list of ``(source words, target words)`` pairs into a :class:`Batch`."""
     if not pairs:
         raise ValueError("make_batch needs at least one pair")
-    src = [task.source_vocab.encode(s, eos=False) for s, _ in pairs]
-    tgt = [task.target_vocab.encode(t, eos=True) for _, t in pairs]
-    n, m = max(map(len, src)), max(map(len, tgt))
-    source = torch.zeros(len(pairs), n, dtype=torch.long)
-    target_out = torch.zeros(len(pairs), m, dtype=torch.long)
-    for i, (s, t) in enumerate(zip(src, tgt, strict=True)):
-        source[i, :len(s)] = torch.tensor(s)
-        target_out[i, :len(t)] = torch.tensor(t)
-    target_in = torch.cat([torch.full((len(pairs), 1), task.target_vocab.bos_id),
-                           target_out[:, :-1]], dim=1)
-    target_in = target_in.masked_fill(target_in == task.target_vocab.eos_id, 0)
+    source = pad([task.source_vocab.encode(s, eos=False) for s, _ in pairs])
+    target_in, target_out = teacher_forcing_pair([t for _, t in pairs], task.target_vocab)
     return Batch(source, source != 0, target_in, target_out)

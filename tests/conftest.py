@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from course_utils.translation import ToyTranslation
 
@@ -11,3 +12,12 @@ from course_utils.translation import ToyTranslation
 def task() -> ToyTranslation:
     """Chapter 02's toy language pair (lexicon fixed by seed 0)."""
     return ToyTranslation(seed=0)
+
+
+@pytest.fixture
+def _restore_determinism():
+    """Training helpers call set_seed, which switches a global flag on; give the other tests
+    the state they had."""
+    before = torch.are_deterministic_algorithms_enabled()
+    yield
+    torch.use_deterministic_algorithms(before)

@@ -48,14 +48,6 @@ def data(world):
     return world.split(n_train=64, n_test=8, seed=1)
 
 
-@pytest.fixture
-def _restore_determinism():
-    """train_captioner calls set_seed, which switches a global flag on."""
-    before = torch.are_deterministic_algorithms_enabled()
-    yield
-    torch.use_deterministic_algorithms(before)
-
-
 def tiny(vocab_size: int, attention: str = "additive", seed: int = 0) -> Captioner:
     torch.manual_seed(seed)
     return Captioner(vocab_size, attention, **SIZES)

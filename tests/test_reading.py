@@ -43,14 +43,6 @@ def data(world):
     return world.split(n_train=300, n_test=60, seed=0)
 
 
-@pytest.fixture
-def _restore_determinism():
-    """train_reader calls set_seed, which switches a global flag on."""
-    before = torch.are_deterministic_algorithms_enabled()
-    yield
-    torch.use_deterministic_algorithms(before)
-
-
 def tiny(world, hops: int = 2, seed: int = 0, **kwargs) -> MemoryNetwork:
     torch.manual_seed(seed)
     return MemoryNetwork(len(world.vocab), len(world.answers), hops, embed_size=8, **kwargs)

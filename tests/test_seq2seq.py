@@ -415,14 +415,6 @@ def test_evaluate_by_length_scores_per_bucket(task, data, monkeypatch):
 
 
 # ======================================================================= train_translator
-@pytest.fixture
-def _restore_determinism():
-    """train_translator calls set_seed, which switches a global flag on."""
-    before = torch.are_deterministic_algorithms_enabled()
-    yield
-    torch.use_deterministic_algorithms(before)
-
-
 @pytest.mark.usefixtures("_restore_determinism")
 def test_train_translator_tiny_run_is_deterministic(task, data):
     runs = [train_translator("dot", task, data["train"], steps=30, batch_size=8, seed=1,
