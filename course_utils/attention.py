@@ -26,6 +26,9 @@ __all__ = [
     "context_vector",
     "scaled_dot_product_attention",
     "AdditiveAttention",
+    "split_heads",
+    "merge_heads",
+    "MultiHeadAttention",
 ]
 
 
@@ -261,3 +264,107 @@ class AdditiveAttention(nn.Module):
                 f"the module's weights are {dtype} but query is {query.dtype} and keys "
                 f"{keys.dtype}; convert one side (e.g. module.double() for float64 inputs)"
             )
+
+
+# --------------------------------------------------------------------------- multi-head
+def split_heads(x: Tensor, num_heads: int) -> Tensor:
+    """``(batch, n, d_model)`` → ``(batch, num_heads, n, d_model / num_heads)``: head i gets
+    columns i·d_h … (i + 1)·d_h − 1 of the projection."""
+    batch, n, d_model = x.shape
+    return x.reshape(batch, n, num_heads, d_model // num_heads).transpose(1, 2)
+
+
+def merge_heads(x: Tensor) -> Tensor:
+    """``(batch, num_heads, n, d_h)`` → ``(batch, n, num_heads · d_h)``: Concat(head₁, …)."""
+    batch, heads, n, d_h = x.shape
+    return x.transpose(1, 2).reshape(batch, n, heads * d_h)
+
+
+class MultiHeadAttention(nn.Module):
+    """MultiHead(Q, K, V) = Concat(head₁, …, head_h) W^O, head_i = A(Q W_i^Q, K W_i^K, V W_i^V).
+
+    The h heads' projections W_i^Q (d_model × d_model/h) are the column blocks of one
+    ``w_query`` (d_model × d_model), and likewise for keys and values: each head works in a
+    subspace of size d_model / h, so the total size — and the parameter count — is the same
+    for every h.
+
+    Args:
+        d_model: width of the inputs and the output; must be divisible by ``num_heads``.
+        num_heads: h.
+        bias: give the four linear maps a bias (as ``torch.nn.MultiheadAttention`` does).
+
+    ``forward(query (batch, n_q, d_model), key (batch, n_k, d_model), value (batch, n_k,
+    d_model), mask=None)`` → ``(output (batch, n_q, d_model), weights (batch, num_heads, n_q,
+    n_k))``. ``mask``: bool, True = may attend, broadcastable to ``(batch, num_heads, n_q,
+    n_k)``; a ``(batch, n_q, n_k)`` mask applies to every head.
+    """
+
+    def __init__(self, d_model: int, num_heads: int, bias: bool = True) -> None:
+        super().__init__()
+        for name, size in (("d_model", d_model), ("num_heads", num_heads)):
+            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+                raise ValueError(f"{name} must be a positive int, got {size!r}")
+        if d_model % num_heads:
+            raise ValueError(f"d_model = {d_model} is not divisible by num_heads = {num_heads}: "
+                             "each head needs d_model / num_heads dimensions")
+        self.d_model, self.num_heads = d_model, num_heads
+        self.w_query = nn.Linear(d_model, d_model, bias=bias)  # [W_1^Q … W_h^Q]
+        self.w_key = nn.Linear(d_model, d_model, bias=bias)  # [W_1^K … W_h^K]
+        self.w_value = nn.Linear(d_model, d_model, bias=bias)  # [W_1^V … W_h^V]
+        self.w_out = nn.Linear(d_model, d_model, bias=bias)  # W^O
+
+    @property
+    def head_size(self) -> int:
+        return self.d_model // self.num_heads
+
+    def forward(self, query: Tensor, key: Tensor, value: Tensor,
+                mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        self._check(query, key, value)
+        q = split_heads(self.w_query(query), self.num_heads)  # (batch, h, n_q, d_h)
+        k = split_heads(self.w_key(key), self.num_heads)  # (batch, h, n_k, d_h)
+        v = split_heads(self.w_value(value), self.num_heads)  # (batch, h, n_k, d_h)
+        if mask is not None and isinstance(mask, Tensor) and mask.dim() == 3:
+            mask = mask.unsqueeze(1)  # (batch, 1, n_q, n_k): the same for every head
+        heads, weights = scaled_dot_product_attention(q, k, v, mask)  # each head on its own
+        return self.w_out(merge_heads(heads)), weights  # Concat(head₁, …, head_h) W^O
+
+    def _check(self, query: Tensor, key: Tensor, value: Tensor) -> None:
+        d = self.d_model
+        for name, x, n in (("query", query, "n_q"), ("key", key, "n_k"), ("value", value, "n_k")):
+            x = _require_float_tensor(name, x, 3, f"(batch, {n}, {d})")
+            if x.dim() != 3 or x.shape[-1] != d:
+                raise ValueError(f"{name} must have shape (batch, {n}, {d}); got "
+                                 f"{tuple(x.shape)}")
+            if x.dtype != self.w_query.weight.dtype:
+                raise TypeError(f"the module's weights are {self.w_query.weight.dtype} but "
+                                f"{name} is {x.dtype}; convert one side (e.g. module.double())")
+        if not query.shape[0] == key.shape[0] == value.shape[0]:
+            raise ValueError(f"query, key and value must have the same batch size; got "
+                             f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}")
+        if key.shape[1] != value.shape[1]:
+            raise ValueError(f"key and value must have the same length n_k; got "
+                             f"{tuple(key.shape)} and {tuple(value.shape)}")
+
+    @classmethod
+    def from_torch(cls, module: nn.MultiheadAttention) -> MultiHeadAttention:
+        """A copy with the weights of a ``torch.nn.MultiheadAttention`` (batch_first or not:
+        only the calling convention differs). Its output then equals the module's, called
+        batch-first and with the mask converted (torch's boolean masks mean True = *masked*)."""
+        if not isinstance(module, nn.MultiheadAttention):
+            raise TypeError(f"module must be a torch.nn.MultiheadAttention, got "
+                            f"{type(module).__name__}")
+        if not module._qkv_same_embed_dim or module.bias_k is not None or module.add_zero_attn:
+            raise ValueError("only the plain layout is supported: kdim = vdim = embed_dim, "
+                             "no add_bias_kv, no add_zero_attn")
+        bias = module.in_proj_bias is not None
+        copy = cls(module.embed_dim, module.num_heads, bias=bias).to(module.in_proj_weight.dtype)
+        d = module.embed_dim
+        with torch.no_grad():
+            for i, linear in enumerate((copy.w_query, copy.w_key, copy.w_value)):
+                linear.weight.copy_(module.in_proj_weight[i * d:(i + 1) * d])
+                if bias:
+                    linear.bias.copy_(module.in_proj_bias[i * d:(i + 1) * d])
+            copy.w_out.weight.copy_(module.out_proj.weight)
+            if bias:
+                copy.w_out.bias.copy_(module.out_proj.bias)
+        return copy

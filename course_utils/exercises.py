@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from .attention import context_vector, dot_product_scores, masked_softmax
+from .attention import (
+    context_vector,
+    dot_product_scores,
+    masked_softmax,
+    merge_heads,
+    scaled_dot_product_attention,
+    split_heads,
+)
 from .captioning import CELL, GRID, regions_to_pixels
 from .reading import memory_hop
 
@@ -494,6 +501,126 @@ EXERCISES.update({
 })
 
 
+# --------------------------------------------------------------------------- chapters 04, 05
+def _self_attention_reference(x: Tensor, w_q: Tensor, w_k: Tensor, w_v: Tensor) -> Tensor:
+    return scaled_dot_product_attention(x @ w_q, x @ w_k, x @ w_v)[0]
+
+
+def _self_attention_cases() -> Iterator[tuple]:
+    for seed, (n, d_model, d_k, d_v) in enumerate([(4, 6, 3, 2), (5, 4, 4, 3),
+                                                       (1, 3, 2, 2)]):
+        g = _generator(80 + seed)
+        yield (torch.randn(n, d_model, generator=g), torch.randn(d_model, d_k, generator=g),
+               torch.randn(d_model, d_k, generator=g), torch.randn(d_model, d_v, generator=g))
+
+
+def _self_attention_mistakes(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    if _close(got, expected):
+        return None
+    x, w_q, w_k, w_v = args
+    q, k, v = x @ w_q, x @ w_k, x @ w_v
+    d_k = q.shape[-1]
+    scores = q @ k.T
+    if x.shape[0] > 1 and _close(got, torch.softmax(scores, dim=-1) @ v) and d_k > 1:
+        return "the scores are not divided by √d_k: softmax(Q Kᵀ / √d_k) V"
+    if x.shape[0] > 1 and _close(got, torch.softmax(scores / d_k ** 0.5, dim=0) @ v):
+        return ("the softmax runs down the columns (dim 0): each query's weights over the keys "
+                "must sum to 1, so softmax along each row, dim=-1")
+    if x.shape[0] > 1 and _close(got, torch.softmax(scores / d_k ** 0.5, dim=-1) @ (x @ w_q)
+                                 ) and not _close(w_q, w_v):
+        return "the weighted sum is of the queries: sum the values V = X W_v"
+    if x.shape[0] > 1 and d_k > 1 and _close(got, torch.softmax(scores / d_k, dim=-1) @ v):
+        return "the scores are divided by d_k: divide by √d_k"
+    return None
+
+
+def _causal_reference(n: int) -> Tensor:
+    return torch.ones(n, n, dtype=torch.bool).tril()
+
+
+def _causal_cases() -> Iterator[tuple]:
+    yield from ((n,) for n in (3, 5, 1))
+
+
+def _causal_mistakes(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    if got.dtype == torch.bool and torch.equal(got, expected):
+        return None
+    if got.dtype != torch.bool:
+        return (f"the mask has dtype {got.dtype}: make it boolean (True = may attend), e.g. "
+                "torch.ones(n, n, dtype=torch.bool).tril()")
+    if torch.equal(got, ~expected):
+        return ("the mask is the wrong way round: True = may attend, so a token may attend to "
+                "itself and to the tokens *before* it")
+    if torch.equal(got, expected.T):
+        return ("this lets a token attend to the tokens *after* it (the future): keep the lower "
+                "triangle, .tril(), not the upper one")
+    if torch.equal(got, expected.tril(-1)):
+        return "the diagonal is missing: a token may attend to itself"
+    return None
+
+
+def _split_cases() -> Iterator[tuple]:
+    for seed, (batch, n, d, h) in enumerate([(2, 3, 8, 2), (1, 4, 6, 3), (2, 2, 4, 1)]):
+        yield (torch.randn(batch, n, d, generator=_generator(90 + seed)), h)
+
+
+def _split_scrambled(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    x, h = args
+    batch, n, d = x.shape
+    if h > 1 and _close(got, x.reshape(batch, h, n, d // h)):
+        return ("reshaping straight to (batch, h, n, d/h) cuts across tokens: reshape to "
+                "(batch, n, h, d/h) — each token's vector split into h pieces — then "
+                ".transpose(1, 2)")
+    return None
+
+
+def _merge_cases() -> Iterator[tuple]:
+    for seed, shape in enumerate([(2, 2, 3, 4), (1, 3, 2, 2), (2, 1, 4, 3)]):
+        yield (torch.randn(*shape, generator=_generator(95 + seed)),)
+
+
+def _merge_scrambled(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    (heads,) = args
+    batch, h, n, d_h = heads.shape
+    if h > 1 and _close(got, heads.reshape(batch, n, h * d_h)):
+        return ("reshaping (batch, h, n, d_h) straight to (batch, n, h·d_h) mixes tokens: "
+                ".transpose(1, 2) first, so each token's h pieces sit side by side")
+    return None
+
+
+EXERCISES.update({
+    "self_attention": Exercise(
+        name="self_attention",
+        signature="self_attention(x (n, d_model), w_q (d_model, d_k), w_k (d_model, d_k), "
+                  "w_v (d_model, d_v)) -> (n, d_v)",
+        reference=_self_attention_reference,
+        cases=_self_attention_cases,
+        diagnoses=[_shape, _finite, _self_attention_mistakes],
+    ),
+    "causal_mask": Exercise(
+        name="causal_mask",
+        signature="causal_mask(n) -> bool (n, n), True = may attend",
+        reference=_causal_reference,
+        cases=_causal_cases,
+        diagnoses=[_shape, _causal_mistakes],
+    ),
+    "split_heads": Exercise(
+        name="split_heads",
+        signature="split_heads(x (batch, n, d_model), h) -> (batch, h, n, d_model / h)",
+        reference=split_heads,
+        cases=_split_cases,
+        diagnoses=[_shape, _split_scrambled],
+    ),
+    "concat_heads": Exercise(
+        name="concat_heads",
+        signature="concat_heads(heads (batch, h, n, d_h)) -> (batch, n, h · d_h)",
+        reference=merge_heads,
+        cases=_merge_cases,
+        diagnoses=[_shape, _merge_scrambled],
+    ),
+})
+
+
 def _rounded(t: Tensor) -> list:
     """Nested lists of the values rounded to 3 decimals (for messages)."""
     return [_rounded(row) for row in t] if t.dim() else round(float(t), 3)
@@ -533,7 +660,7 @@ def check_exercise(name: str, function: Callable[..., object]) -> ExerciseResult
     for number, args in enumerate(cases, start=1):
         where = f"case {number} of {len(cases)} (inputs: {_describe(args)})"
         try:
-            got = function(*(a.clone() for a in args))
+            got = function(*(a.clone() if isinstance(a, Tensor) else a for a in args))
         except NotImplementedError:
             return ExerciseResult(name, "not yet", "not yet: the function still raises "
                                   "NotImplementedError; write its body and run the cell again.")
@@ -551,12 +678,18 @@ def check_exercise(name: str, function: Callable[..., object]) -> ExerciseResult
             return ExerciseResult(name, "wrong", f"{where}: expected a torch.Tensor, got "
                                   f"{type(got).__name__}")
         expected = exercise.reference(*args)
-        got = got.detach().to(expected.dtype)
+        # A mask is compared as it is (its dtype is part of the answer); numbers as numbers.
+        got = got.detach() if expected.dtype == torch.bool else got.detach().to(expected.dtype)
         for diagnose in exercise.diagnoses:
             problem = diagnose(args, got, expected)
             if problem:
                 return ExerciseResult(name, "wrong", f"{where}: {problem}.")
-        if not torch.allclose(got, expected, atol=exercise.atol, rtol=1e-4):
+        if expected.dtype == torch.bool:
+            if not torch.equal(got, expected):
+                return ExerciseResult(name, "wrong", f"{where}: the mask differs.\n"
+                                      f"  expected {expected.int().tolist()}\n"
+                                      f"  got      {got.int().tolist()}")
+        elif not torch.allclose(got, expected, atol=exercise.atol, rtol=1e-4):
             error = (got - expected).abs()
             if expected.numel() <= 64:
                 shown = f"\n  expected {_rounded(expected)}\n  got      {_rounded(got)}"
