@@ -628,3 +628,49 @@ def _scores(u, k):
 ])
 def test_memory_hop_weight_mistakes(mistake, fragment):
     assert_wrong(check_exercise("memory_hop", mistake), fragment)
+
+
+# ---- chapters 04 and 05
+def _sa(x, wq, wk, wv, scale=None, dim=-1):
+    q, k, v = x @ wq, x @ wk, x @ wv
+    s = q @ k.T / (q.shape[-1] ** 0.5 if scale is None else scale)
+    return torch.softmax(s, dim=dim) @ v
+
+
+def test_self_attention_reference_and_mistakes():
+    assert check_exercise("self_attention", _sa).passed
+    assert_wrong(check_exercise("self_attention", lambda x, a, b, c: _sa(x, a, b, c, scale=1.0)),
+                 "not divided by √d_k")
+    assert_wrong(check_exercise("self_attention", lambda x, a, b, c: _sa(x, a, b, c, dim=0)),
+                 "dim 0")
+    assert_wrong(check_exercise("self_attention",
+                                lambda x, a, b, c: _sa(x, a, b, c, scale=a.shape[1])),
+                 "divided by d_k")
+
+
+def test_causal_mask_reference_and_mistakes():
+    ones = lambda n: torch.ones(n, n, dtype=torch.bool)  # noqa: E731
+    assert check_exercise("causal_mask", lambda n: ones(n).tril()).passed
+    assert_wrong(check_exercise("causal_mask", lambda n: ones(n).triu()), "*after* it")
+    assert_wrong(check_exercise("causal_mask", lambda n: ~ones(n).tril()), "wrong way round")
+    assert_wrong(check_exercise("causal_mask", lambda n: ones(n).tril(-1)), "diagonal")
+    assert_wrong(check_exercise("causal_mask", lambda n: torch.ones(n, n).tril()), "dtype")
+
+
+def test_split_and_concat_heads_reference_and_mistakes():
+    def split(x, h):
+        b, n, d = x.shape
+        return x.reshape(b, n, h, d // h).transpose(1, 2)
+
+    def concat(t):
+        b, h, n, d = t.shape
+        return t.transpose(1, 2).reshape(b, n, h * d)
+
+    assert check_exercise("split_heads", split).passed
+    assert check_exercise("concat_heads", concat).passed
+    assert_wrong(check_exercise("split_heads",
+                                lambda x, h: x.reshape(x.shape[0], h, x.shape[1], -1)),
+                 "cuts across tokens")
+    assert_wrong(check_exercise("concat_heads",
+                                lambda t: t.reshape(t.shape[0], t.shape[2], -1)), "mixes tokens")
+    assert_wrong(check_exercise("split_heads", lambda x, h: x), "should have shape")
