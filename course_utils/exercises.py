@@ -27,6 +27,7 @@ from .attention import (
     split_heads,
 )
 from .captioning import CELL, GRID, regions_to_pixels
+from .positional import frequencies, sinusoidal_encoding
 from .reading import memory_hop
 
 __all__ = ["ExerciseResult", "Exercise", "EXERCISES", "check_exercise"]
@@ -531,6 +532,13 @@ def _self_attention_mistakes(args: tuple, got: Tensor, expected: Tensor) -> str 
         return "the weighted sum is of the queries: sum the values V = X W_v"
     if x.shape[0] > 1 and d_k > 1 and _close(got, torch.softmax(scores / d_k, dim=-1) @ v):
         return "the scores are divided by d_k: divide by √d_k"
+    d_model = x.shape[-1]
+    if x.shape[0] > 1 and d_model != d_k and _close(
+            got, torch.softmax(scores / d_model ** 0.5, dim=-1) @ v):
+        return "the scores are divided by √d_model: divide by √d_k, the size of the keys"
+    if x.shape[0] > 1 and _close(got, torch.softmax(scores / d_k ** 0.5, dim=-1).T @ v):
+        return ("the weights are transposed (K Qᵀ, the notes' column form): in rows, row i of "
+                "softmax(Q Kᵀ / √d_k) holds query i's weights")
     return None
 
 
@@ -571,6 +579,9 @@ def _split_scrambled(args: tuple, got: Tensor, expected: Tensor) -> str | None:
         return ("reshaping straight to (batch, h, n, d/h) cuts across tokens: reshape to "
                 "(batch, n, h, d/h) — each token's vector split into h pieces — then "
                 ".transpose(1, 2)")
+    if h > 1 and d // h > 1 and _close(got, x.reshape(batch, n, d // h, h).permute(0, 3, 1, 2)):
+        return ("head i got every h-th column (an interleaved split): head i must hold the "
+                "contiguous block of columns i·d_h … (i+1)·d_h − 1: reshape to (batch, n, h, d_h)")
     return None
 
 
@@ -585,6 +596,9 @@ def _merge_scrambled(args: tuple, got: Tensor, expected: Tensor) -> str | None:
     if h > 1 and _close(got, heads.reshape(batch, n, h * d_h)):
         return ("reshaping (batch, h, n, d_h) straight to (batch, n, h·d_h) mixes tokens: "
                 ".transpose(1, 2) first, so each token's h pieces sit side by side")
+    if h > 1 and d_h > 1 and _close(got, heads.permute(0, 2, 3, 1).reshape(batch, n, h * d_h)):
+        return ("the heads are interleaved (column by column): put each head's d_h numbers side "
+                "by side, head 1 first — .transpose(1, 2).reshape(batch, n, h * d_h)")
     return None
 
 
@@ -617,6 +631,78 @@ EXERCISES.update({
         reference=merge_heads,
         cases=_merge_cases,
         diagnoses=[_shape, _merge_scrambled],
+    ),
+})
+
+
+# --------------------------------------------------------------------------- chapter 06
+def _pe_cases() -> Iterator[tuple]:
+    yield from ((n, d) for n, d in ((6, 4), (10, 8), (3, 2)))
+
+
+def _pe_mistakes(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    n, d = args
+    pos = torch.arange(n, dtype=torch.float64)[:, None]
+    if got.shape != expected.shape or _close(got, expected):
+        return None
+    swapped = expected.clone()
+    swapped[:, 0::2], swapped[:, 1::2] = expected[:, 1::2], expected[:, 0::2]
+    if _close(got, swapped):
+        return "sin and cos are swapped: even columns (0, 2, …) use sin, odd columns use cos"
+    by_column = 10000 ** (-torch.arange(d, dtype=torch.float64) / d)  # j / d for every column
+    odd_wrong = expected.clone().double()
+    odd_wrong[:, 1::2] = torch.cos(pos * by_column[1::2])
+    if _close(got, odd_wrong):
+        return ("the odd columns use their own index j in the exponent: column 2i + 1 shares "
+                "the frequency of column 2i, 10000^(−2i/d_model)")
+    half = expected.clone().double()
+    omega = 10000 ** (-torch.arange(d // 2, dtype=torch.float64) / d)  # i/d instead of 2i/d
+    half[:, 0::2], half[:, 1::2] = torch.sin(pos * omega), torch.cos(pos * omega)
+    if _close(got, half):
+        return "the exponent is i/d_model: it is 2i/d_model (the column index of the sin column)"
+    return None
+
+
+def _offset_reference(k: int, d: int) -> Tensor:
+    omega = frequencies(d, dtype=torch.float64)
+    c, s = torch.cos(k * omega), torch.sin(k * omega)
+    m = torch.zeros(d, d, dtype=torch.float64)
+    m[0::2, 0::2], m[0::2, 1::2] = torch.diag(c), torch.diag(s)
+    m[1::2, 0::2], m[1::2, 1::2] = torch.diag(-s), torch.diag(c)
+    return m
+
+
+def _offset_cases() -> Iterator[tuple]:
+    yield from ((k, d) for k, d in ((1, 4), (3, 8), (5, 2)))
+
+
+def _offset_mistakes(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    k, d = args
+    if got.shape != expected.shape or _close(got, expected):
+        return None
+    if _close(got, expected.T):
+        return (f"this matrix turns the other way: it maps PE[p] to PE[p − {k}]; put +sin above "
+                "the diagonal of each block and −sin below")
+    pe = sinusoidal_encoding(k + 4, d, dtype=torch.float64)
+    if not _close(pe[k:] @ got.T, pe[k:] @ expected.T):
+        return f"M_k PE[p] should equal PE[p + {k}]; check it on sinusoidal_encoding rows"
+    return None
+
+
+EXERCISES.update({
+    "positional_encoding": Exercise(
+        name="positional_encoding",
+        signature="positional_encoding(num_positions, d_model) -> (num_positions, d_model)",
+        reference=lambda n, d: sinusoidal_encoding(n, d, dtype=torch.float64),
+        cases=_pe_cases,
+        diagnoses=[_shape, _finite, _pe_mistakes],
+    ),
+    "offset_matrix": Exercise(
+        name="offset_matrix",
+        signature="offset_matrix(k, d_model) -> (d_model, d_model)",
+        reference=_offset_reference,
+        cases=_offset_cases,
+        diagnoses=[_shape, _finite, _offset_mistakes],
     ),
 })
 

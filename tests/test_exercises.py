@@ -674,3 +674,21 @@ def test_split_and_concat_heads_reference_and_mistakes():
     assert_wrong(check_exercise("concat_heads",
                                 lambda t: t.reshape(t.shape[0], t.shape[2], -1)), "mixes tokens")
     assert_wrong(check_exercise("split_heads", lambda x, h: x), "should have shape")
+
+
+def test_review_diagnoses_for_chapters_04_and_05():
+    def sa(x, wq, wk, wv, scale=None, transpose=False):
+        q, k, v = x @ wq, x @ wk, x @ wv
+        w = torch.softmax(q @ k.T / (scale or q.shape[-1]) ** 0.5, -1)
+        return (w.T if transpose else w) @ v
+
+    assert_wrong(check_exercise("self_attention", lambda x, a, b, c: sa(x, a, b, c,
+                                                                        scale=x.shape[-1])),
+                 "√d_model")
+    assert_wrong(check_exercise("self_attention", lambda x, a, b, c: sa(x, a, b, c,
+                                                                        transpose=True)),
+                 "transposed")
+    assert_wrong(check_exercise("split_heads", lambda x, h: x.reshape(
+        x.shape[0], x.shape[1], x.shape[2] // h, h).permute(0, 3, 1, 2)), "interleaved")
+    assert_wrong(check_exercise("concat_heads", lambda t: t.permute(0, 2, 3, 1).reshape(
+        t.shape[0], t.shape[2], -1)), "interleaved")
