@@ -707,6 +707,79 @@ EXERCISES.update({
 })
 
 
+# --------------------------------------------------------------------------- chapter 07
+def _norm_reference(x: Tensor) -> Tensor:
+    return torch.nn.functional.layer_norm(x, x.shape[-1:], eps=1e-5)
+
+
+def _norm_cases() -> Iterator[tuple]:
+    for seed, shape in enumerate([(3, 4), (2, 3, 5), (1, 6)]):
+        yield (3 * torch.randn(*shape, generator=_generator(110 + seed)) + 1,)
+
+
+def _norm_mistakes(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    (x,) = args
+    if got.shape != expected.shape or _close(got, expected):
+        return None
+    mean = x.mean(-1, keepdim=True)
+    if _close(got, (x - mean) / torch.sqrt(x.var(-1, keepdim=True) + 1e-5)):
+        return ("torch.var divides by n − 1 by default: LayerNorm uses the plain variance, "
+                "x.var(-1, unbiased=False, keepdim=True)")
+    if x.shape[0] > 1 and _close(got, torch.nn.functional.layer_norm(
+            x.transpose(0, -1), x.transpose(0, -1).shape[-1:]).transpose(0, -1)):
+        return ("you normalised across positions (dim 0): LayerNorm normalises each position's "
+                "features, the last axis")
+    if _close(got, (x - mean) / x.std(-1, unbiased=False, keepdim=True)):
+        return "almost: add eps (1e-5) to the variance inside the square root"
+    if _close(got, x - mean):
+        return "the mean is removed but the result is not divided by the standard deviation"
+    return None
+
+
+def _add_norm_reference(x: Tensor, sublayer_out: Tensor) -> Tensor:
+    return _norm_reference(x + sublayer_out)
+
+
+def _add_norm_cases() -> Iterator[tuple]:
+    for seed, shape in enumerate([(3, 4), (2, 3, 5)]):
+        g = _generator(120 + seed)
+        yield 2 * torch.randn(*shape, generator=g), torch.randn(*shape, generator=g)
+
+
+def _add_norm_mistakes(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    x, out = args
+    if got.shape != expected.shape or _close(got, expected):
+        return None
+    if _close(got, x + _norm_reference(out)):
+        return ("that is the pre-norm order, x + LayerNorm(sublayer(x)); the notes' block adds "
+                "first and normalises after: LayerNorm(x + sublayer(x))")
+    if _close(got, _norm_reference(out)):
+        return "the residual is missing: add x before normalising, LayerNorm(x + sublayer(x))"
+    if _close(got, x + out):
+        return "the sum is not normalised: LayerNorm(x + sublayer(x))"
+    return None
+
+
+EXERCISES.update({
+    "layer_norm": Exercise(
+        name="layer_norm",
+        signature="layer_norm(x (..., d)) -> (..., d), each position: mean 0, variance 1",
+        reference=_norm_reference,
+        cases=_norm_cases,
+        diagnoses=[_shape, _finite, _norm_mistakes],
+        atol=1e-4,
+    ),
+    "add_and_norm": Exercise(
+        name="add_and_norm",
+        signature="add_and_norm(x (..., d), sublayer_out (..., d)) -> (..., d)",
+        reference=_add_norm_reference,
+        cases=_add_norm_cases,
+        diagnoses=[_shape, _finite, _add_norm_mistakes],
+        atol=1e-4,
+    ),
+})
+
+
 def _rounded(t: Tensor) -> list:
     """Nested lists of the values rounded to 3 decimals (for messages)."""
     return [_rounded(row) for row in t] if t.dim() else round(float(t), 3)

@@ -692,3 +692,48 @@ def test_review_diagnoses_for_chapters_04_and_05():
         x.shape[0], x.shape[1], x.shape[2] // h, h).permute(0, 3, 1, 2)), "interleaved")
     assert_wrong(check_exercise("concat_heads", lambda t: t.permute(0, 2, 3, 1).reshape(
         t.shape[0], t.shape[2], -1)), "interleaved")
+
+
+# ---- chapters 06 and 07
+def _pe(n, d, swap=False, half=False):
+    pos = torch.arange(n, dtype=torch.float32)[:, None]
+    steps = torch.arange(0, d, 2) if not half else torch.arange(d // 2)
+    omega = 10000 ** (-steps.float() / d)
+    first, second = (torch.sin, torch.cos) if not swap else (torch.cos, torch.sin)
+    out = torch.zeros(n, d)
+    out[:, 0::2], out[:, 1::2] = first(pos * omega), second(pos * omega)
+    return out
+
+
+def test_positional_encoding_reference_and_mistakes():
+    assert check_exercise("positional_encoding", _pe).passed
+    assert_wrong(check_exercise("positional_encoding", lambda n, d: _pe(n, d, swap=True)),
+                 "swapped")
+    assert_wrong(check_exercise("positional_encoding", lambda n, d: _pe(n, d, half=True)),
+                 "2i/d_model")
+
+
+def test_offset_matrix_reference_and_mistakes():
+    from course_utils.exercises import _offset_reference as reference
+
+    assert check_exercise("offset_matrix", reference).passed
+    assert_wrong(check_exercise("offset_matrix", lambda k, d: reference(k, d).T), "other way")
+    assert_wrong(check_exercise("offset_matrix", lambda k, d: reference(k + 1, d)), "PE[p + 1]")
+
+
+def _ln(x, unbiased=False):
+    mean = x.mean(-1, keepdim=True)
+    return (x - mean) / torch.sqrt(x.var(-1, unbiased=unbiased, keepdim=True) + 1e-5)
+
+
+def test_layer_norm_and_add_and_norm():
+    assert check_exercise("layer_norm", _ln).passed
+    assert_wrong(check_exercise("layer_norm", lambda x: _ln(x, unbiased=True)), "n − 1")
+    assert_wrong(check_exercise("layer_norm", lambda x: _ln(x.transpose(0, -1)).transpose(0, -1)),
+                 "dim 0")
+    assert_wrong(check_exercise("layer_norm", lambda x: x - x.mean(-1, keepdim=True)),
+                 "not divided")
+    assert check_exercise("add_and_norm", lambda x, o: _ln(x + o)).passed
+    assert_wrong(check_exercise("add_and_norm", lambda x, o: x + _ln(o)), "pre-norm")
+    assert_wrong(check_exercise("add_and_norm", lambda x, o: _ln(o)), "residual is missing")
+    assert_wrong(check_exercise("add_and_norm", lambda x, o: x + o), "not normalised")
