@@ -109,7 +109,8 @@ def _shape(args: tuple, got: Tensor, expected: Tensor) -> str | None:
     if got.shape == expected.shape:
         return None
     hint = ""
-    if args[0].dim() > 2 and got.dim() == args[0].dim():
+    first = args[0] if args and isinstance(args[0], Tensor) else None
+    if first is not None and first.dim() > 2 and got.dim() == first.dim():
         hint = f". Hint: {_BATCH_HINT}"
     elif got.dim() == 2 and tuple(got.shape) == tuple(expected.shape)[::-1]:
         hint = " (it looks transposed: one row per query, one column per key or feature)"
@@ -713,8 +714,9 @@ def _norm_reference(x: Tensor) -> Tensor:
 
 
 def _norm_cases() -> Iterator[tuple]:
-    for seed, shape in enumerate([(3, 4), (2, 3, 5), (1, 6)]):
-        yield (3 * torch.randn(*shape, generator=_generator(110 + seed)) + 1,)
+    for seed, (shape, scale) in enumerate([((3, 4), 3.0), ((2, 3, 5), 3.0), ((1, 6), 3.0),
+                                           ((2, 8), 0.01)]):  # a tiny variance: ε matters
+        yield (scale * torch.randn(*shape, generator=_generator(110 + seed)) + 1,)
 
 
 def _norm_mistakes(args: tuple, got: Tensor, expected: Tensor) -> str | None:
@@ -730,7 +732,10 @@ def _norm_mistakes(args: tuple, got: Tensor, expected: Tensor) -> str | None:
         return ("you normalised across positions (dim 0): LayerNorm normalises each position's "
                 "features, the last axis")
     if _close(got, (x - mean) / x.std(-1, unbiased=False, keepdim=True)):
-        return "almost: add eps (1e-5) to the variance inside the square root"
+        return ("almost: add ε = 1e-5 to the variance inside the square root (it matters when "
+                "a position's variance is tiny, as in this case)")
+    if _close(got, (x - mean.mean()) / torch.sqrt(x.var(unbiased=False) + 1e-5)):
+        return "you normalised the whole tensor at once: normalise each position on its own"
     if _close(got, x - mean):
         return "the mean is removed but the result is not divided by the standard deviation"
     return None
