@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from numerics import gen, randn, tol
 from torch import nn
 
 from course_utils.attention import (
@@ -21,19 +22,6 @@ from course_utils.attention import (
 DTYPES = [torch.float32, torch.float64]
 # A few seeded random shapes stand in for property-based testing: (leading dims, n_q, n_k, d).
 SHAPES = [((), 1, 1, 1), ((), 3, 5, 4), ((2,), 4, 3, 8), ((2, 3), 5, 7, 6), ((1, 2), 2, 9, 3)]
-
-
-def tol(dtype: torch.dtype) -> dict[str, float]:
-    return {"rtol": 1e-5, "atol": 1e-6} if dtype == torch.float32 else {"rtol": 1e-10,
-                                                                       "atol": 1e-12}
-
-
-def gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def randn(*shape: int, dtype: torch.dtype, seed: int = 0) -> torch.Tensor:
-    return torch.randn(*shape, generator=gen(seed), dtype=torch.float64).to(dtype)
 
 
 def random_mask(*shape: int, seed: int = 0, p: float = 0.6) -> torch.Tensor:

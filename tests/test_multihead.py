@@ -13,6 +13,7 @@ import re
 
 import pytest
 import torch
+from numerics import gen, randn, tol
 from torch import nn
 
 from course_utils.attention import (
@@ -29,19 +30,6 @@ DTYPES = [torch.float32, torch.float64]
 MAX_ABS_ERROR = {torch.float32: 1e-6, torch.float64: 1e-12}
 D_MODEL, NUM_HEADS, BATCH = 8, 2, 2
 MASKS = ["none", "padding", "causal", "both"]
-
-
-def tol(dtype: torch.dtype) -> dict[str, float]:
-    return {"rtol": 1e-5, "atol": 1e-6} if dtype == torch.float32 else {"rtol": 1e-10,
-                                                                       "atol": 1e-12}
-
-
-def gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def randn(*shape: int, dtype: torch.dtype, seed: int = 0) -> torch.Tensor:
-    return torch.randn(*shape, generator=gen(seed), dtype=torch.float64).to(dtype)
 
 
 def torch_mha(dtype: torch.dtype, bias: bool = True, batch_first: bool = True, seed: int = 0,

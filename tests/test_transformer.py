@@ -16,6 +16,8 @@ import itertools
 import pytest
 import torch
 import torch.nn.functional as F
+from numerics import randn
+from numerics import tol as numeric_tol
 from torch import nn
 
 from course_utils.attention import MultiHeadAttention
@@ -34,16 +36,7 @@ BATCH, N = 3, 6
 
 
 def tol(dtype: torch.dtype) -> dict[str, float]:
-    return {"rtol": 1e-5, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 1e-10,
-                                                                       "atol": 1e-12}
-
-
-def gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def randn(*shape: int, dtype: torch.dtype, seed: int = 0) -> torch.Tensor:
-    return torch.randn(*shape, generator=gen(seed), dtype=torch.float64).to(dtype)
+    return numeric_tol(dtype, atol32=1e-5)
 
 
 def torch_layer(d_model: int, num_heads: int, d_ff: int, dtype: torch.dtype, seed: int = 0,
