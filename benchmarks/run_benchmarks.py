@@ -33,6 +33,8 @@ from course_utils.heatmaps import _Explorer as _HE
 def _sweep(control, n=20):
     if isinstance(control, _w.Dropdown):
         return [o[1] if isinstance(o, tuple) else o for o in control.options] * 3
+    if isinstance(control, _w.Checkbox):
+        return [True, False] * 5
     return list(_np.linspace(control.min, control.max, n))
 
 _times = []
@@ -42,7 +44,7 @@ for _ex in [v for v in list(globals().values()) if isinstance(v, _HE)]:
     for _name, _control in _ex.controls.items():
         _start = _control.value
         for _v in _sweep(_control):
-            _control.value = type(_start)(_v) if not isinstance(_control, _w.Dropdown) else _v
+            _control.value = _v if isinstance(_control, (_w.Dropdown, _w.Checkbox)) else type(_start)(_v)
         _control.value = _start
     _times.extend(_ex.update_times_ms)
 print("BENCH" + _json.dumps(_times))
