@@ -44,7 +44,8 @@ for _ex in [v for v in list(globals().values()) if isinstance(v, _HE)]:
     for _name, _control in _ex.controls.items():
         _start = _control.value
         for _v in _sweep(_control):
-            _control.value = _v if isinstance(_control, (_w.Dropdown, _w.Checkbox)) else type(_start)(_v)
+            _exact = isinstance(_control, (_w.Dropdown, _w.Checkbox))
+            _control.value = _v if _exact else type(_start)(_v)
         _control.value = _start
     _times.extend(_ex.update_times_ms)
 print("BENCH" + _json.dumps(_times))
