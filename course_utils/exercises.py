@@ -27,6 +27,7 @@ from .attention import (
     split_heads,
 )
 from .captioning import CELL, GRID, regions_to_pixels
+from .ntm import sharpen, write
 from .positional import frequencies, sinusoidal_encoding
 from .reading import memory_hop
 
@@ -781,6 +782,72 @@ EXERCISES.update({
         cases=_add_norm_cases,
         diagnoses=[_shape, _finite, _add_norm_mistakes],
         atol=1e-4,
+    ),
+})
+
+
+# --------------------------------------------------------------------------- chapter 08
+def _sharpen_cases() -> Iterator[tuple]:
+    for seed, (batch, n, gammas) in enumerate([(2, 5, [1.0, 3.0]), (3, 4, [2.0, 1.0, 10.0])]):
+        g = _generator(130 + seed)
+        w = torch.softmax(torch.randn(batch, n, generator=g), dim=-1)
+        yield w, torch.tensor(gammas)[:, None]
+
+
+def _sharpen_mistakes(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    w, gamma = args
+    if got.shape != expected.shape or _close(got, expected):
+        return None
+    if _close(got, w ** gamma):
+        return "the powers are not renormalised: divide by Σⱼ wⱼ^γ so the weighting sums to 1"
+    if _close(got, torch.softmax(w * gamma, dim=-1)):
+        return "that is softmax(γ w), not wᵢ^γ / Σⱼ wⱼ^γ: raise each weight to the power γ"
+    if _close(got, (w ** gamma) / (w ** gamma).sum(dim=0, keepdim=True)):
+        return "the sum runs over the batch (dim 0): normalise each row, dim=-1"
+    return None
+
+
+def _write_cases() -> Iterator[tuple]:
+    for seed, (batch, n, m) in enumerate([(2, 4, 3), (1, 5, 2)]):
+        g = _generator(140 + seed)
+        yield (torch.randn(batch, n, m, generator=g),
+               torch.softmax(2 * torch.randn(batch, n, generator=g), dim=-1),
+               torch.rand(batch, m, generator=g), torch.randn(batch, m, generator=g))
+
+
+def _write_mistakes(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    memory, w, erase, add = args
+    if got.shape != expected.shape or _close(got, expected):
+        return None
+    wide = w.unsqueeze(-1)
+    if _close(got, memory * (1 - erase.unsqueeze(1)) + wide * add.unsqueeze(1)):
+        return ("the erase ignores the weighting: a row is erased only as much as it is "
+                "attended, M ⊙ (1 − w eᵀ)")
+    if _close(got, (memory + wide * add.unsqueeze(1)) * (1 - wide * erase.unsqueeze(1))):
+        return "add came before erase: erase first, then add (eq. 3, then eq. 4)"
+    if _close(got, memory * (1 - wide * erase.unsqueeze(1))):
+        return "the add step is missing: + w aᵀ"
+    if _close(got, memory + wide * add.unsqueeze(1)):
+        return "the erase step is missing: M ⊙ (1 − w eᵀ) before adding"
+    return None
+
+
+EXERCISES.update({
+    "sharpen": Exercise(
+        name="sharpen",
+        signature="sharpen(w (batch, N), gamma (batch, 1)) -> (batch, N)",
+        reference=sharpen,
+        cases=_sharpen_cases,
+        diagnoses=[_shape, _finite, _weights_non_negative, _sharpen_mistakes],
+        atol=1e-5,
+    ),
+    "erase_then_add": Exercise(
+        name="erase_then_add",
+        signature="erase_then_add(memory (batch, N, M), w (batch, N), erase (batch, M), "
+                  "add (batch, M)) -> (batch, N, M)",
+        reference=write,
+        cases=_write_cases,
+        diagnoses=[_shape, _finite, _write_mistakes],
     ),
 })
 

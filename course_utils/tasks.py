@@ -5,12 +5,14 @@ Every generator takes a ``torch.Generator`` so that a notebook gets the same dat
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-__all__ = ["RecallBatch", "recall_first_symbol", "RetrievalTask", "RetrievalBatch"]
+__all__ = ["RecallBatch", "recall_first_symbol", "RetrievalTask", "RetrievalBatch",
+           "copy_task_batch", "copy_cost_bits"]
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -94,3 +96,29 @@ class RetrievalTask:
         key_t = keys[torch.arange(batch_size), target]  # (batch, d)
         cue = key_t @ self.rotation.T  # c = R k_t
         return RetrievalBatch(cue, keys, values, target)
+
+
+# --------------------------------------------------------------------------- copy (chapter 08)
+def copy_task_batch(batch: int, length: int, generator: torch.Generator, bits: int = 8
+                    ) -> tuple[Tensor, Tensor]:
+    """The NTM copy task (Graves et al. 2014, section 4.1): ``length`` random ``bits``-bit
+    vectors, then a delimiter, then ``length`` blank steps during which the model must output
+    the vectors again.
+
+    Returns ``inputs (batch, 2 · length + 1, bits + 1)`` (the last channel is the delimiter)
+    and ``targets (batch, length, bits)`` (what the last ``length`` outputs must be).
+    """
+    _positive_int("length", length)
+    sequence = torch.randint(0, 2, (batch, length, bits), generator=generator).float()
+    inputs = torch.zeros(batch, 2 * length + 1, bits + 1)
+    inputs[:, :length, :bits] = sequence
+    inputs[:, length, bits] = 1.0  # the delimiter
+    return inputs, sequence
+
+
+def copy_cost_bits(logits: Tensor, targets: Tensor) -> Tensor:
+    """Cost in **bits per sequence** (the paper's measure): the binary cross-entropy of the
+    recall outputs, summed over the sequence's bits, in log base 2. ``logits (batch, T, bits)``
+    of the recall steps, ``targets (batch, T, bits)`` → ``(batch,)``."""
+    nats = nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    return nats.sum(dim=(1, 2)) / math.log(2)

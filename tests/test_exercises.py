@@ -737,3 +737,30 @@ def test_layer_norm_and_add_and_norm():
     assert_wrong(check_exercise("add_and_norm", lambda x, o: x + _ln(o)), "pre-norm")
     assert_wrong(check_exercise("add_and_norm", lambda x, o: _ln(o)), "residual is missing")
     assert_wrong(check_exercise("add_and_norm", lambda x, o: x + o), "not normalised")
+
+
+# ---- chapter 08
+def test_sharpen_and_erase_then_add():
+    def sharpen(w, g):
+        return w ** g / (w ** g).sum(-1, keepdim=True)
+
+    def write(m, w, e, a):
+        return m * (1 - w[..., None] * e[:, None]) + w[..., None] * a[:, None]
+
+    assert check_exercise("sharpen", sharpen).passed
+    assert_wrong(check_exercise("sharpen", lambda w, g: w ** g), "not renormalised")
+    assert_wrong(check_exercise("sharpen", lambda w, g: torch.softmax(w * g, -1)), "softmax(γ w)")
+    assert check_exercise("erase_then_add", write).passed
+
+    def spread(w):
+        return w[..., None]
+
+    mistakes = {
+        "ignores the weighting": lambda m, w, e, a: m * (1 - e[:, None]) + spread(w) * a[:, None],
+        "add came before erase": lambda m, w, e, a: ((m + spread(w) * a[:, None])
+                                                     * (1 - spread(w) * e[:, None])),
+        "add step is missing": lambda m, w, e, a: m * (1 - spread(w) * e[:, None]),
+        "erase step is missing": lambda m, w, e, a: m + spread(w) * a[:, None],
+    }
+    for fragment, mistake in mistakes.items():
+        assert_wrong(check_exercise("erase_then_add", mistake), fragment)
