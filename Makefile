@@ -22,6 +22,7 @@ notebooks: $(STAMP)  ## maintainers: re-execute every chapter and save its outpu
 checkpoints: $(STAMP)  ## maintainers: retrain the shipped checkpoints (~13 min)
 	$(BIN)/python tools/train_seq2seq.py
 	$(BIN)/python tools/train_chapter03.py
+	$(BIN)/python tools/train_chapter08.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check course_utils tests benchmarks tools

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 __all__ = ["content_addressing", "interpolate", "circular_shift", "sharpen", "read", "write",
-           "NTMOutput", "NTM"]
+           "NTMOutput", "NTM", "LSTMBaseline", "train_copy"]
 
 EPS = 1e-8
 
@@ -231,3 +231,50 @@ class NTM(nn.Module):
             reads.append(w_read)
             writes.append(w_write)
         return NTMOutput(torch.stack(outputs, 1), torch.stack(reads, 1), torch.stack(writes, 1))
+
+
+# --------------------------------------------------------------------------- the copy task
+class LSTMBaseline(nn.Module):
+    """The paper's comparison: an LSTM network without external memory. ``forward(x (batch,
+    time, input_size))`` → ``NTMOutput(outputs (batch, time, output_size), empty, empty)``
+    (no weightings), so that it trains and evaluates like :class:`NTM`."""
+
+    def __init__(self, input_size: int, output_size: int, hidden_size: int = 118,
+                 layers: int = 1) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(input_size, hidden_size, num_layers=layers, batch_first=True)
+        self.out = nn.Linear(hidden_size, output_size)
+
+    def forward(self, x: Tensor) -> NTMOutput:
+        x = _check("x", x, 3, f"(batch, time, {self.lstm.input_size})")
+        h, _ = self.lstm(x)
+        none = x.new_zeros(x.shape[0], x.shape[1], 0)
+        return NTMOutput(self.out(h), none, none)
+
+
+def train_copy(model: nn.Module, steps: int, batch_size: int = 16, lr: float = 1e-3,
+               max_length: int = 20, seed: int = 0, progress: bool = True,
+               description: str = "copy task") -> dict[str, list[float]]:
+    """Train ``model`` (an :class:`NTM` or :class:`LSTMBaseline` with 9 inputs and 8 outputs)
+    on the copy task: each step a batch of one random length in 1 … ``max_length``; the loss
+    is the cost in bits per sequence divided by the sequence's bits; Adam, gradients clipped
+    to norm 10. Returns the history with ``"bits"``, the cost of every step (bits/sequence)."""
+    import random
+
+    from .tasks import copy_cost_bits, copy_task_batch
+    from .training import train
+
+    generator, rng = torch.Generator().manual_seed(seed), random.Random(seed)
+    bits: list[float] = []
+
+    def loss(step: int) -> Tensor:
+        length = rng.randint(1, max_length)
+        inputs, targets = copy_task_batch(batch_size, length, generator)
+        cost = copy_cost_bits(model(inputs).outputs[:, length + 1:], targets).mean()
+        bits.append(cost.item())
+        return cost / (length * targets.shape[-1])
+
+    history = train(model, loss, steps=steps, lr=lr, progress=progress,
+                    description=description, max_grad_norm=10.0)
+    history["bits"] = bits
+    return history

@@ -824,3 +824,34 @@ def test_copy_cost_in_bits_per_sequence():
     assert torch.allclose(copy_cost_bits(sure, targets), torch.zeros(2), atol=1e-6)
     unsure = torch.zeros(2, 4, 8)                            # p = 1/2 everywhere: 1 bit per bit
     assert torch.allclose(copy_cost_bits(unsure, targets), torch.full((2,), 32.0))
+
+
+# ================================================================ LSTM baseline, training
+def test_lstm_baseline_shapes_and_empty_weightings():
+    from course_utils.ntm import LSTMBaseline
+
+    out = LSTMBaseline(9, 8, hidden_size=16)(torch.randn(2, 7, 9))
+    assert out.outputs.shape == (2, 7, 8)
+    assert out.read_weights.shape == out.write_weights.shape == (2, 7, 0)
+    with pytest.raises(ValueError, match="x must have shape"):
+        LSTMBaseline(9, 8, hidden_size=16)(torch.randn(2, 9))
+
+
+@pytest.mark.usefixtures("_restore_determinism")
+@pytest.mark.parametrize("kind", ["ntm", "lstm"])
+def test_train_copy_records_bits_and_is_reproducible(kind):
+    from course_utils import set_seed
+    from course_utils.ntm import LSTMBaseline, train_copy
+
+    def build():
+        set_seed(0)
+        if kind == "ntm":
+            return NTM(9, 8, controller_size=16, memory_rows=8, memory_width=4)
+        return LSTMBaseline(9, 8, hidden_size=16)
+
+    model, again = build(), build()
+    log = train_copy(model, steps=6, max_length=4, progress=False)
+    train_copy(again, steps=6, max_length=4, progress=False)
+    assert len(log["bits"]) == 6 and all(b > 0 for b in log["bits"])
+    for p, q in zip(model.parameters(), again.parameters(), strict=True):
+        assert torch.equal(p, q)
