@@ -328,8 +328,8 @@ def train_captioner(scenes: Sequence[Scene], vocab: Vocab, attention: str = "add
     Adam, gradients clipped to norm 1). Returns the model (eval mode) and the history."""
     set_seed(seed)
     model = Captioner(len(vocab), attention, **sizes)
-    rng = random.Random(seed)
+    rng, pool = random.Random(seed), list(scenes)  # one copy, not one per step
     history = train(model, lambda step: model.loss(make_caption_batch(
-        rng.sample(list(scenes), batch_size), vocab)), steps=steps, lr=lr, progress=progress,
+        rng.sample(pool, batch_size), vocab)), steps=steps, lr=lr, progress=progress,
         description=f"captioner, attention={attention}", max_grad_norm=1.0)
     return model, history

@@ -26,6 +26,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 __all__ = ["use_course_style", "heatmap", "Frame", "HeatmapExplorer", "overlay", "spotlight",
            "Overlay", "OverlayExplorer"]
@@ -480,8 +481,6 @@ def overlay(image: object, weights: object, ax: Axes | None = None, title: str |
         for c in range(1, cols):
             ax.axvline(c * width / cols, color="white", lw=0.4, alpha=0.35)
     if mark_max:
-        from matplotlib.patches import Rectangle
-
         ax.add_patch(Rectangle(_max_cell(grid_weights, height, width), width / cols,
                                height / rows, fill=False, edgecolor="#00e5ff", lw=1.2))
     ax.set_xticks([])

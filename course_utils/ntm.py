@@ -16,10 +16,14 @@ All tensors are batch first: memory ``(batch, N, M)``, weightings ``(batch, N)``
 
 from __future__ import annotations
 
+import random
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
+
+from .tasks import copy_cost_bits, copy_task_batch
+from .training import train
 
 __all__ = ["content_addressing", "interpolate", "circular_shift", "sharpen", "read", "write",
            "NTMOutput", "NTM", "LSTMBaseline", "train_copy"]
@@ -259,11 +263,6 @@ def train_copy(model: nn.Module, steps: int, batch_size: int = 16, lr: float = 1
     on the copy task: each step a batch of one random length in 1 … ``max_length``; the loss
     is the cost in bits per sequence divided by the sequence's bits; Adam, gradients clipped
     to norm 10. Returns the history with ``"bits"``, the cost of every step (bits/sequence)."""
-    import random
-
-    from .tasks import copy_cost_bits, copy_task_batch
-    from .training import train
-
     generator, rng = torch.Generator().manual_seed(seed), random.Random(seed)
     bits: list[float] = []
 

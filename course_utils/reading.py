@@ -290,8 +290,8 @@ def train_reader(stories: Sequence[Story], world: StoryWorld, hops: int = 2, ste
     history."""
     set_seed(seed)
     model = MemoryNetwork(len(world.vocab), len(world.answers), hops, **sizes)
-    rng = random.Random(seed)
+    rng, pool = random.Random(seed), list(stories)  # one copy, not one per step
     history = train(model, lambda step: model.loss(make_story_batch(
-        rng.sample(list(stories), batch_size), world)), steps=steps, lr=lr, progress=progress,
+        rng.sample(pool, batch_size), world)), steps=steps, lr=lr, progress=progress,
         description=f"memory network, {hops} hop{'s' * (hops > 1)}", max_grad_norm=10.0)
     return model, history
