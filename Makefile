@@ -19,7 +19,7 @@ bench: $(STAMP)  ## per-notebook execution time and widget update time
 notebooks: $(STAMP)  ## maintainers: re-execute every chapter and save its outputs
 	$(BIN)/python tools/run_notebooks.py
 
-checkpoints: $(STAMP)  ## maintainers: retrain the shipped checkpoints (~13 min)
+checkpoints: $(STAMP)  ## maintainers: retrain the shipped checkpoints (~23 min)
 	$(BIN)/python tools/train_seq2seq.py
 	$(BIN)/python tools/train_chapter03.py
 	$(BIN)/python tools/train_chapter08.py

@@ -66,6 +66,7 @@ class Exercise:
     diagnoses: list[Diagnosis] = field(default_factory=list)
     atol: float = 1e-5
     batched_case: bool = False  # the last case is a batch (..., n_q, d): hint at .transpose
+    keeps_inputs: bool = False  # the function must not modify its input tensors
 
 
 # --------------------------------------------------------------------------- case makers
@@ -218,6 +219,13 @@ _ERROR_HINTS = {
         ("cannot be multiplied", "weights (n_q, n_k) @ values (n_k, d_v) gives (n_q, d_v): the "
                                  "key axis meets in the middle, no transpose is needed"),
     ],
+    "sharpen": [("must match the size", "keep the summed axis so that the division broadcasts "
+                                        "row by row: .sum(dim=-1, keepdim=True); gamma is "
+                                        "(batch, 1) already")],
+    "erase_then_add": [(pattern, "give w an axis for the width and e, a an axis for the rows: "
+                                 "w.unsqueeze(-1) is (batch, N, 1), erase.unsqueeze(1) is "
+                                 "(batch, 1, M); their product is (batch, N, M)")
+                       for pattern in ("must match the size", "cannot be multiplied")],
 }
 
 
@@ -788,10 +796,23 @@ EXERCISES.update({
 
 # --------------------------------------------------------------------------- chapter 08
 def _sharpen_cases() -> Iterator[tuple]:
-    for seed, (batch, n, gammas) in enumerate([(2, 5, [1.0, 3.0]), (3, 4, [2.0, 1.0, 10.0])]):
+    for seed, (batch, n, gammas) in enumerate([(2, 5, [1.0, 3.0]), (3, 4, [2.0, 1.0, 10.0]),
+                                               (2, 6, [200.0, 50.0])]):
         g = _generator(130 + seed)
         w = torch.softmax(torch.randn(batch, n, generator=g), dim=-1)
         yield w, torch.tensor(gammas)[:, None]
+
+
+def _sharpen_underflow(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    w, gamma = args
+    if torch.isfinite(got).all():
+        return None
+    if not torch.isfinite(w ** gamma / (w ** gamma).sum(dim=-1, keepdim=True)).all():
+        return (f"the output has NaN: with γ = {gamma.max().item():.0f} every wᵢ^γ of a row underflows "
+                "to 0 in float32 (0.3^200 ≈ 1e-105 < 1e-45), and 0 / 0 = NaN. Work in log "
+                "space: wᵢ^γ = exp(γ · log wᵢ), so the weighting is softmax(γ · log w), which "
+                "subtracts the largest exponent for you")
+    return "the output contains NaN or inf"
 
 
 def _sharpen_mistakes(args: tuple, got: Tensor, expected: Tensor) -> str | None:
@@ -804,6 +825,8 @@ def _sharpen_mistakes(args: tuple, got: Tensor, expected: Tensor) -> str | None:
         return "that is softmax(γ w), not wᵢ^γ / Σⱼ wⱼ^γ: raise each weight to the power γ"
     if _close(got, (w ** gamma) / (w ** gamma).sum(dim=0, keepdim=True)):
         return "the sum runs over the batch (dim 0): normalise each row, dim=-1"
+    if _close(got, torch.softmax(gamma * w.log(), dim=0)):
+        return "the softmax runs over the batch (dim 0): normalise each row, dim=-1"
     return None
 
 
@@ -829,6 +852,12 @@ def _write_mistakes(args: tuple, got: Tensor, expected: Tensor) -> str | None:
         return "the add step is missing: + w aᵀ"
     if _close(got, memory + wide * add.unsqueeze(1)):
         return "the erase step is missing: M ⊙ (1 − w eᵀ) before adding"
+    if _close(got, memory * (1 - wide * erase.unsqueeze(1)) + add.unsqueeze(1)):
+        return ("the add is not weighted: every row received all of a; row i receives wᵢ a, "
+                "+ w aᵀ")
+    if _close(got, memory - wide * erase.unsqueeze(1) + wide * add.unsqueeze(1)):
+        return ("the erase subtracts w eᵀ; it multiplies: M ⊙ (1 − w eᵀ), so a row attended "
+                "fully with e = 1 becomes 0 whatever it held")
     return None
 
 
@@ -838,7 +867,7 @@ EXERCISES.update({
         signature="sharpen(w (batch, N), gamma (batch, 1)) -> (batch, N)",
         reference=sharpen,
         cases=_sharpen_cases,
-        diagnoses=[_shape, _finite, _weights_non_negative, _sharpen_mistakes],
+        diagnoses=[_shape, _sharpen_underflow, _weights_non_negative, _sharpen_mistakes],
         atol=1e-5,
     ),
     "erase_then_add": Exercise(
@@ -847,7 +876,8 @@ EXERCISES.update({
                   "add (batch, M)) -> (batch, N, M)",
         reference=write,
         cases=_write_cases,
-        diagnoses=[_shape, _finite, _write_mistakes],
+        diagnoses=[_shape, _write_mistakes],
+        keeps_inputs=True,
     ),
 })
 
@@ -890,8 +920,9 @@ def check_exercise(name: str, function: Callable[..., object]) -> ExerciseResult
     cases = list(exercise.cases())
     for number, args in enumerate(cases, start=1):
         where = f"case {number} of {len(cases)} (inputs: {_describe(args)})"
+        given = tuple(a.clone() if isinstance(a, Tensor) else a for a in args)
         try:
-            got = function(*(a.clone() if isinstance(a, Tensor) else a for a in args))
+            got = function(*given)
         except NotImplementedError:
             return ExerciseResult(name, "not yet", "not yet: the function still raises "
                                   "NotImplementedError; write its body and run the cell again.")
@@ -908,6 +939,12 @@ def check_exercise(name: str, function: Callable[..., object]) -> ExerciseResult
         if not isinstance(got, Tensor):
             return ExerciseResult(name, "wrong", f"{where}: expected a torch.Tensor, got "
                                   f"{type(got).__name__}")
+        changed = [i for i, (a, b) in enumerate(zip(args, given, strict=True))
+                    if isinstance(a, Tensor) and not torch.equal(a, b)]
+        if exercise.keeps_inputs and changed:
+            return ExerciseResult(name, "wrong", f"{where}: your function modified its input "
+                                  f"(argument {changed[0] + 1}) in place; build a new tensor "
+                                  "instead (e.g. memory * (...) rather than memory *= ...)")
         expected = exercise.reference(*args)
         # A mask is compared as it is (its dtype is part of the answer); numbers as numbers.
         got = got.detach() if expected.dtype == torch.bool else got.detach().to(expected.dtype)

@@ -10,6 +10,8 @@
   notebook) still sees the figure.
 * :func:`overlay` lights an image by attention over its regions (chapter 03's captioner);
   :class:`OverlayExplorer` is its live version, built on the same in-place repainting.
+* :class:`PanelExplorer` puts widgets over several heatmaps side by side (chapter 08's
+  memory traces: input, output, write and read weightings over time).
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 
 __all__ = ["use_course_style", "heatmap", "Frame", "HeatmapExplorer", "overlay", "spotlight",
-           "Overlay", "OverlayExplorer"]
+           "Overlay", "OverlayExplorer", "Panel", "PanelExplorer"]
 
 DPI = 80
 CMAP = "viridis"
+MAX_TICKS = 24  # an unlabelled axis longer than this gets a few round ticks, not one per cell
 
 
 def use_course_style(dpi: int = DPI) -> None:
@@ -78,8 +82,11 @@ def _text_color(value: float, vmin: float, vmax: float) -> str:
 
 def _label_axes(ax: Axes, n_q: int, n_k: int, rows: Sequence[str] | None,
                 cols: Sequence[str] | None) -> None:
-    ax.set_xticks(range(n_k), cols if cols else range(n_k))
-    ax.set_yticks(range(n_q), rows if rows else range(n_q))
+    for axis, n, labels in ((ax.xaxis, n_k, cols), (ax.yaxis, n_q, rows)):
+        if labels or n <= MAX_TICKS:
+            axis.set_ticks(range(n), labels if labels else range(n))
+        else:  # a long axis without labels (e.g. 80 time steps): a few round ticks
+            axis.set_major_locator(MaxNLocator(nbins=8, integer=True))
     ax.tick_params(axis="x", labelrotation=45 if cols and max(map(len, cols)) > 3 else 0)
 
 
@@ -221,7 +228,9 @@ class _Explorer:
         self.image.add_class("course-heatmap")
         for control in self.controls.values():
             control.observe(self._on_change, names="value")
-        self.widget = w.VBox([w.HBox(list(self.controls.values())), self.image])
+        # The controls wrap onto a second line rather than run off a narrow screen.
+        self.widget = w.VBox([w.HBox(list(self.controls.values()),
+                                     layout=w.Layout(flex_flow="row wrap")), self.image])
 
     # ------------------------------------------------------------- for the subclasses
     def _evaluate(self) -> object:
@@ -545,3 +554,94 @@ class OverlayExplorer(_Explorer):
     def weights(self) -> np.ndarray:
         """The region weights shown now, ``(rows, cols)``."""
         return self._weights
+
+
+# --------------------------------------------------------------------------- several panels
+@dataclass(frozen=True)
+class Panel:
+    """How a :class:`PanelExplorer` draws one of its heatmaps: axis labels, colour range,
+    and whether to print each value in its cell."""
+
+    xlabel: str = ""
+    ylabel: str = ""
+    vmin: float = 0.0
+    vmax: float = 1.0
+    annotate: bool = False
+
+
+class PanelExplorer(_Explorer):
+    """Widgets over several heatmaps side by side (e.g. an NTM's input, output, write and
+    read weightings over time), redrawn together on every change.
+
+    Args:
+        compute: called with the controls' values as keyword arguments; returns one
+            :class:`Frame` (or weights array) per panel. A panel's shape may change (another
+            sequence length): its axes then get the new extent and ticks, in the layout of
+            the first figure.
+        controls: ``{argument name: ipywidgets value widget}``.
+        panels: one :class:`Panel` per heatmap; ``ncols`` panels per row.
+    """
+
+    kind = "Panel explorer"
+
+    def __init__(self, compute: Callable[..., Sequence[object]], controls: Mapping[str, object],
+                 panels: Sequence[Panel], *, ncols: int = 2,
+                 figsize: tuple[float, float] = (8.0, 5.0), dpi: int = DPI) -> None:
+        if not panels:
+            raise ValueError("panels must describe at least one heatmap")
+        if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
+            raise ValueError(f"ncols must be a positive int, got {ncols!r}")
+        self.panels, self.ncols = list(panels), ncols
+        super().__init__(compute, controls, figsize, dpi)
+
+    def _evaluate(self) -> list[Frame]:
+        result = list(self.compute(**self.values))
+        if len(result) != len(self.panels):
+            raise ValueError(f"compute returned {len(result)} heatmaps for "
+                             f"{len(self.panels)} panels")
+        frames = [r if isinstance(r, Frame) else Frame(r) for r in result]
+        return [Frame(_as_matrix(f.weights), f.title, f.row_labels, f.col_labels)
+                for f in frames]
+
+    def _draw_first(self, frames: list[Frame]) -> None:
+        self.figure.clear()
+        self.figure.set_layout_engine("constrained")
+        rows = -(-len(self.panels) // self.ncols)
+        axes = self.figure.subplots(rows, self.ncols, squeeze=False).ravel()
+        for ax in axes[len(self.panels):]:
+            ax.set_visible(False)
+        self.axes = list(axes[:len(self.panels)])
+        for ax, frame, panel in zip(self.axes, frames, self.panels, strict=True):
+            heatmap(frame.weights, frame.row_labels, frame.col_labels, ax=ax,
+                    title=frame.title or " ", xlabel=panel.xlabel, ylabel=panel.ylabel,
+                    vmin=panel.vmin, vmax=panel.vmax, annotate=panel.annotate,
+                    colorbar=False)
+        self.shapes = [f.weights.shape for f in frames]
+        self._labels = [(f.row_labels, f.col_labels) for f in frames]
+        self._moving = [artist for ax in self.axes for artist in (ax.images[0], ax.title)]
+        self._keep_still_parts()
+
+    def _update(self, frames: list[Frame]) -> None:
+        if any(panel.annotate for panel in self.panels):
+            self._draw_first(frames)  # cell labels: draw everything again
+            return
+        reshaped = [f.weights.shape for f in frames] != self.shapes or \
+            [(f.row_labels, f.col_labels) for f in frames] != self._labels
+        for ax, frame in zip(self.axes, frames, strict=True):
+            ax.images[0].set_data(frame.weights)
+            ax.set_title(frame.title or " ")
+            if reshaped:  # the same axes, new extent and ticks; the layout stays frozen
+                n_q, n_k = frame.weights.shape
+                ax.images[0].set_extent((-0.5, n_k - 0.5, n_q - 0.5, -0.5))
+                ax.set_xlim(-0.5, n_k - 0.5)
+                ax.set_ylim(n_q - 0.5, -0.5)
+                _label_axes(ax, n_q, n_k, frame.row_labels, frame.col_labels)
+        if reshaped:
+            self.shapes = [f.weights.shape for f in frames]
+            self._labels = [(f.row_labels, f.col_labels) for f in frames]
+            self._keep_still_parts()  # the axes' ticks changed: keep a new background
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        """The matrices shown now, one per panel."""
+        return [np.asarray(ax.images[0].get_array()) for ax in self.axes]

@@ -396,6 +396,24 @@ class QuestionWidget:
         return result
 
 
+# ipywidgets draws each radio option and checkbox on one line of fixed height: a long option
+# would run over the next one (and hide its button). Let the options wrap, one below the other.
+_WRAP_OPTIONS_CSS = """<style>
+.course-quiz-question .widget-radio-box label,
+.course-quiz-question .widget-checkbox label {
+  height: auto; line-height: 1.35; white-space: normal; display: flex; align-items: flex-start;
+  gap: 0.4em; margin: 0.15em 0; overflow: visible;
+}
+.course-quiz-question .widget-radio-box label {  /* ipywidgets puts the button after the text */
+  flex-direction: row-reverse; justify-content: flex-end;
+}
+.course-quiz-question .widget-checkbox { height: auto; }
+.course-quiz-question .widget-checkbox span { white-space: normal; overflow: visible; }
+.course-quiz-question .widget-radio-box input,
+.course-quiz-question .widget-checkbox input { flex: none; margin-top: 0.2em; }
+</style>"""
+
+
 class QuizView:
     """A chapter's quiz as widgets; its saved output falls back to :func:`static_quiz_html`."""
 
@@ -405,7 +423,7 @@ class QuizView:
         self.chapter = chapter
         self.quiz = load_quiz(chapter)
         self.questions = [QuestionWidget(q, n) for n, q in enumerate(self.quiz.questions, 1)]
-        title = w.HTML(f"<h4>Quiz: {html.escape(self.quiz.title)}</h4>")
+        title = w.HTML(f"{_WRAP_OPTIONS_CSS}<h4>Quiz: {html.escape(self.quiz.title)}</h4>")
         self.widget = w.VBox([title, *(q.box for q in self.questions)])
 
     def __getitem__(self, question_id: str) -> QuestionWidget:

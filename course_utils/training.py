@@ -48,8 +48,10 @@ def train(
     evaluate: Callable[[], float] | None = None,
     eval_every: int = 50,
     max_grad_norm: float | None = None,
+    optimizer: str = "adam",
+    schedule: Callable[[int], float] | None = None,
 ) -> dict[str, list[float]]:
-    """Minimise ``loss_fn(step)`` over ``model``'s parameters with Adam.
+    """Minimise ``loss_fn(step)`` over ``model``'s parameters with Adam (or RMSprop).
 
     Args:
         loss_fn: called with the step number; returns a scalar loss (it draws its own batch).
@@ -59,6 +61,10 @@ def train(
             steps and after the last one.
         max_grad_norm: clip the gradients' total norm to this (RNNs need it: a rare huge
             gradient would otherwise undo much of the training).
+        optimizer: ``"adam"`` or ``"rmsprop"`` (momentum 0.9, decay 0.95: the choice of
+            Graves et al. 2014 for the Neural Turing Machine).
+        schedule: optional learning-rate multiplier of the step (1-based): the step uses
+            ``lr · schedule(step)``.
 
     Returns:
         ``{"loss": [...], "step": [...], "metric": [...]}``: the loss of every step, and the
@@ -71,7 +77,12 @@ def train(
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters")
-    optimizer = torch.optim.Adam(params, lr=lr)
+    if optimizer == "adam":
+        opt = torch.optim.Adam(params, lr=lr)
+    elif optimizer == "rmsprop":
+        opt = torch.optim.RMSprop(params, lr=lr, momentum=0.9, alpha=0.95)
+    else:
+        raise ValueError(f"optimizer must be 'adam' or 'rmsprop', got {optimizer!r}")
     history: dict[str, list[float]] = {"loss": [], "step": [], "metric": []}
 
     def record(step: int) -> None:
@@ -86,12 +97,15 @@ def train(
     model.train()
     bar = _Progress(steps, description, progress)
     for step in range(1, steps + 1):
+        if schedule is not None:
+            for group in opt.param_groups:
+                group["lr"] = lr * schedule(step)
         loss = loss_fn(step)
-        optimizer.zero_grad()
+        opt.zero_grad()
         loss.backward()
         if max_grad_norm is not None:
             nn.utils.clip_grad_norm_(params, max_grad_norm)
-        optimizer.step()
+        opt.step()
         history["loss"].append(loss.item())
         if step % eval_every == 0 or step == steps:
             record(step)

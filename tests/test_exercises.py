@@ -741,8 +741,8 @@ def test_layer_norm_and_add_and_norm():
 
 # ---- chapter 08
 def test_sharpen_and_erase_then_add():
-    def sharpen(w, g):
-        return w ** g / (w ** g).sum(-1, keepdim=True)
+    def sharpen(w, g):  # in log space: w ** g underflows for the case with γ = 200
+        return torch.softmax(g * w.log(), dim=-1)
 
     def write(m, w, e, a):
         return m * (1 - w[..., None] * e[:, None]) + w[..., None] * a[:, None]
@@ -764,3 +764,39 @@ def test_sharpen_and_erase_then_add():
     }
     for fragment, mistake in mistakes.items():
         assert_wrong(check_exercise("erase_then_add", mistake), fragment)
+
+
+def test_erase_then_add_must_not_modify_the_memory():
+    def in_place(m, w, e, a):
+        m *= 1 - w[..., None] * e[:, None]
+        m += w[..., None] * a[:, None]
+        return m
+
+    assert_wrong(check_exercise("erase_then_add", in_place), "modified its input (argument 1)")
+
+    def sharpen_in_place(w, g):  # sharpen does not forbid it: only the values count
+        w.log_().mul_(g)
+        return torch.softmax(w, dim=-1)
+
+    assert check_exercise("sharpen", sharpen_in_place).passed
+
+
+def test_sharpen_underflow_and_shape_hints():
+    naive = lambda w, g: w ** g / (w ** g).sum(-1, keepdim=True)  # noqa: E731
+    assert_wrong(check_exercise("sharpen", naive), "Work in log space", case=3)
+    stable = lambda w, g: torch.softmax(g * w.log(), dim=-1)  # noqa: E731
+    assert check_exercise("sharpen", stable).passed
+    assert_wrong(check_exercise("sharpen", lambda w, g: torch.softmax(g * w.log(), dim=0)),
+                 "over the batch")
+    no_keepdim = lambda w, g: torch.softmax(g * w.log(), -1) / w.sum(-1)  # noqa: E731
+    assert_wrong(check_exercise("sharpen", no_keepdim), "keepdim=True")
+
+
+def test_erase_then_add_more_mistakes_and_shape_hint():
+    spread = lambda w: w[..., None]  # noqa: E731
+    unweighted_add = lambda m, w, e, a: m * (1 - spread(w) * e[:, None]) + a[:, None]  # noqa: E731
+    assert_wrong(check_exercise("erase_then_add", unweighted_add), "add is not weighted")
+    subtracted = lambda m, w, e, a: m - spread(w) * e[:, None] + spread(w) * a[:, None]  # noqa: E731
+    assert_wrong(check_exercise("erase_then_add", subtracted), "it multiplies")
+    flat = lambda m, w, e, a: m * (1 - w * e) + w * a  # noqa: E731
+    assert_wrong(check_exercise("erase_then_add", flat), "w.unsqueeze(-1)")

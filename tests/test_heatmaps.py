@@ -423,3 +423,88 @@ def test_overlay_frames_the_most_attended_region_and_the_explorer_moves_it():
     explorer.set(step=2)
     r, c = divmod(int(REGIONS[2].argmax()), 4)
     assert explorer.ax.patches[0].get_xy() == (12 * c, 12 * r)
+
+
+# ============================================================================ panel explorer
+from course_utils.heatmaps import Panel, PanelExplorer  # noqa: E402
+
+
+def traces(length: int, scale: float = 1.0) -> list[Frame]:
+    """Two panels whose width follows ``length``: a ramp and its transpose."""
+    ramp = torch.linspace(0, scale, 3 * length).reshape(3, length)
+    return [Frame(ramp, f"ramp {length}"), Frame(ramp.T.flip(0), "flipped")]
+
+
+def panel_explorer(**kwargs) -> PanelExplorer:
+    controls = {"length": w.IntSlider(value=4, min=1, max=9, description="length"),
+                "scale": w.FloatSlider(value=1.0, min=0.1, max=1.0, description="scale")}
+    panels = [Panel("step", "channel"), Panel("row", "step", vmax=0.5)]
+    return PanelExplorer(traces, controls, panels, **kwargs)
+
+
+def test_panel_explorer_draws_every_panel_with_its_style():
+    explorer = panel_explorer()
+    assert explorer.default_png.startswith(PNG_MAGIC)
+    assert bytes(explorer.image.value) == explorer.default_png
+    assert len(explorer.axes) == 2 and explorer.shapes == [(3, 4), (4, 3)]
+    first, second = explorer.axes
+    assert (first.get_xlabel(), first.get_ylabel(), first.get_title()) == \
+        ("step", "channel", "ramp 4")
+    assert second.images[0].get_clim() == (0.0, 0.5)
+    np.testing.assert_allclose(explorer.weights[0], traces(4)[0].weights.numpy(), rtol=1e-6)
+
+
+def test_panel_explorer_same_shape_repaints_in_place():
+    explorer = panel_explorer()
+    image, png = explorer.axes[0].images[0], explorer.default_png
+    explorer.set(scale=0.5)
+    assert explorer.axes[0].images[0] is image                    # the same artist, new data
+    np.testing.assert_allclose(explorer.weights[0], traces(4, 0.5)[0].weights.numpy(), rtol=1e-6)
+    assert bytes(explorer.image.value) != png
+
+
+def test_panel_explorer_new_shape_keeps_the_axes_and_changes_their_extent():
+    explorer = panel_explorer()
+    axes = list(explorer.axes)
+    explorer.set(length=7)
+    assert explorer.axes == axes                                  # no new layout
+    assert axes[0].get_xlim() == (-0.5, 6.5) and axes[1].get_ylim() == (6.5, -0.5)
+    assert explorer.shapes == [(3, 7), (7, 3)]
+    assert explorer.axes[0].get_title() == "ramp 7"
+    assert png_size(bytes(explorer.image.value)) == explorer.figure.canvas.get_width_height()
+    np.testing.assert_allclose(explorer.weights[1], traces(7)[1].weights.numpy(), rtol=1e-6)
+
+
+def test_panel_explorer_hides_unused_grid_cells():
+    explorer = PanelExplorer(lambda n: [torch.rand(2, n)] * 3,
+                             {"n": w.IntSlider(value=2, min=1, max=3)},
+                             [Panel()] * 3, ncols=2)
+    visible = [ax for ax in explorer.figure.axes if ax.get_visible()]
+    assert len(visible) == 3 and len(explorer.figure.axes) == 4
+
+
+def test_panel_explorer_checks_its_arguments():
+    controls = {"length": w.IntSlider(value=4, min=1, max=9)}
+    with pytest.raises(ValueError, match="panels"):
+        PanelExplorer(lambda length: traces(length), controls, [])
+    with pytest.raises(ValueError, match="ncols"):
+        PanelExplorer(lambda length: traces(length), controls, [Panel(), Panel()], ncols=0)
+    with pytest.raises(ValueError, match="returned 2 heatmaps for 3 panels"):
+        PanelExplorer(lambda length: traces(length), controls, [Panel()] * 3)
+
+
+def test_panel_explorer_mime_bundle_keeps_a_static_figure():
+    bundle = panel_explorer()._repr_mimebundle_()
+    assert WIDGET_VIEW in bundle
+    assert base64.b64decode(bundle["image/png"]).startswith(PNG_MAGIC)
+    assert "Panel explorer" in bundle["text/plain"]
+
+
+def test_long_unlabelled_axes_get_a_few_ticks_short_ones_one_per_cell():
+    ax = heatmap(torch.rand(5, 80), annotate=False)
+    ax.figure.canvas.draw()
+    xticks = [t for t in ax.get_xticks() if -0.5 <= t <= 79.5]
+    assert 2 <= len(xticks) <= 10 and all(float(t).is_integer() for t in xticks)
+    assert list(ax.get_yticks()) == [0, 1, 2, 3, 4]
+    labelled = heatmap(torch.rand(2, 30), col_labels=[f"c{i}" for i in range(30)], annotate=False)
+    assert len(labelled.get_xticks()) == 30

@@ -550,3 +550,31 @@ def test_train_clips_the_gradient_norm():
     finally:
         torch.optim.Adam.step = original
     assert seen[:2] == pytest.approx([1.0, 1.0]) and seen[2] == pytest.approx(1e6)
+
+
+def test_train_with_rmsprop_and_a_schedule():
+    model, loss_fn, _ = linear_problem()
+    seen_lr = []
+
+    def schedule(step):
+        seen_lr.append(step)
+        return 1.0 if step <= 150 else 0.1
+
+    history = train(model, loss_fn, steps=200, lr=0.01, progress=False, optimizer="rmsprop",
+                    schedule=schedule)
+    assert seen_lr == list(range(1, 201))
+    assert history["loss"][-1] < 0.01 * history["loss"][0]
+
+
+def test_train_schedule_scales_the_learning_rate():
+    # one SGD-like check: with the multiplier 0 the parameters do not move at all
+    model, loss_fn, _ = linear_problem()
+    before = model.weight.detach().clone()
+    train(model, loss_fn, steps=3, lr=0.1, progress=False, schedule=lambda step: 0.0)
+    torch.testing.assert_close(model.weight.detach(), before, rtol=0, atol=0)
+
+
+def test_train_rejects_an_unknown_optimizer():
+    model, loss_fn, _ = linear_problem()
+    with pytest.raises(ValueError, match="optimizer must be 'adam' or 'rmsprop'"):
+        train(model, loss_fn, steps=1, progress=False, optimizer="sgd")

@@ -855,3 +855,27 @@ def test_train_copy_records_bits_and_is_reproducible(kind):
     assert len(log["bits"]) == 6 and all(b > 0 for b in log["bits"])
     for p, q in zip(model.parameters(), again.parameters(), strict=True):
         assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("anneal", [-0.1, 1.5])
+def test_train_copy_rejects_a_bad_anneal(anneal):
+    from course_utils.ntm import train_copy
+
+    with pytest.raises(ValueError, match="anneal"):
+        train_copy(NTM(9, 8, 8, 4, 4), steps=1, anneal=anneal, progress=False)
+
+
+def test_train_copy_anneals_the_last_steps(monkeypatch):
+    from course_utils import ntm as ntm_module
+
+    seen = {}
+
+    def fake_train(model, loss, steps, lr, schedule, optimizer, **kwargs):
+        seen.update(lrs=[lr * schedule(step) for step in range(1, steps + 1)],
+                    optimizer=optimizer)
+        return {"loss": []}
+
+    monkeypatch.setattr(ntm_module, "train", fake_train)
+    ntm_module.train_copy(NTM(9, 8, 8, 4, 4), steps=10, lr=1e-3, anneal=0.2, progress=False)
+    assert seen["optimizer"] == "rmsprop"
+    assert seen["lrs"] == pytest.approx([1e-3] * 8 + [1e-4] * 2)

@@ -57,3 +57,19 @@ def test_chapter_03_readers_load(hops):
     load_checkpoint(model, ROOT / "checkpoints" / "03_attention_applications"
                     / f"reader_{hops}hop.safetensors")
     assert model.hops == hops
+
+
+def test_chapter_08_models_load_and_the_ntm_copies():
+    import torch
+
+    from course_utils.ntm import NTM, LSTMBaseline
+    from course_utils.tasks import copy_cost_bits, copy_task_batch
+
+    folder = ROOT / "checkpoints" / "08_neural_turing_machines"
+    ntm = load_checkpoint(NTM(9, 8, 100, 64, 20), folder / "ntm.safetensors").eval()
+    lstm = load_checkpoint(LSTMBaseline(9, 8, 118), folder / "lstm.safetensors").eval()
+    inputs, targets = copy_task_batch(50, 20, torch.Generator().manual_seed(99))
+    with torch.no_grad():
+        costs = [copy_cost_bits(m(inputs).outputs[:, 21:], targets).mean().item()
+                 for m in (ntm, lstm)]
+    assert costs[0] < 0.1 < 50 < costs[1]            # bits per sequence of length 20
