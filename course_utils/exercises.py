@@ -116,6 +116,9 @@ def _shape(args: tuple, got: Tensor, expected: Tensor) -> str | None:
         hint = f". Hint: {_BATCH_HINT}"
     elif got.dim() == 2 and tuple(got.shape) == tuple(expected.shape)[::-1]:
         hint = " (it looks transposed: one row per query, one column per key or feature)"
+    elif expected.shape[-1:] == (1,) and tuple(got.shape) == tuple(expected.shape[:-1]):
+        hint = (". Hint: the last axis (of size 1) is missing: reduce with keepdim=True, "
+                "e.g. .sum(dim=-1, keepdim=True)")
     elif got.numel() == expected.numel() and got.dim() < expected.dim() and 1 in expected.shape:
         hint = (". Hint: .squeeze() without an axis also drops every other axis of size 1 (a "
                 "batch of one, a single query): name the axis, e.g. .squeeze(1)")
@@ -808,10 +811,10 @@ def _sharpen_underflow(args: tuple, got: Tensor, expected: Tensor) -> str | None
     if torch.isfinite(got).all():
         return None
     if not torch.isfinite(w ** gamma / (w ** gamma).sum(dim=-1, keepdim=True)).all():
-        return (f"the output has NaN: with γ = {gamma.max().item():.0f} every wᵢ^γ of a row underflows "
-                "to 0 in float32 (0.3^200 ≈ 1e-105 < 1e-45), and 0 / 0 = NaN. Work in log "
-                "space: wᵢ^γ = exp(γ · log wᵢ), so the weighting is softmax(γ · log w), which "
-                "subtracts the largest exponent for you")
+        return (f"the output has NaN: with γ = {gamma.max().item():.0f} every wᵢ^γ of a row "
+                "underflows to 0 in float32 (0.3^200 ≈ 1e-105 < 1e-45), and 0 / 0 = NaN. "
+                "Work in log space: wᵢ^γ = exp(γ · log wᵢ), so the weighting is "
+                "softmax(γ · log w), which subtracts the largest exponent for you")
     return "the output contains NaN or inf"
 
 
@@ -969,3 +972,135 @@ def check_exercise(name: str, function: Callable[..., object]) -> ExerciseResult
                 name, "wrong",
                 f"{where}: the values are off by up to {error.max().item():.3g}.{shown}")
     return ExerciseResult(name, "correct", f"correct on all {len(cases)} cases.")
+
+
+# --------------------------------------------------------------------------- chapter 09
+def _partials_cases() -> Iterator[tuple]:
+    # two halves of the keys, each summarised by its (max, sum, weighted sum); the last case
+    # has a first half whose keys are all masked (m = −inf, ℓ = 0, a = 0)
+    for seed, (batch, n_q, n_k, d_v, scale, masked) in enumerate(
+            [(2, 3, 8, 4, 1.0, False), (1, 4, 10, 2, 30.0, False), (2, 2, 6, 3, 1.0, True)]):
+        g = _generator(150 + seed)
+        scores = torch.randn(batch, n_q, n_k, generator=g) * scale
+        values = torch.randn(batch, n_k, d_v, generator=g)
+        half = n_k // 2
+        if masked:
+            scores[..., :half] = float("-inf")
+        parts = []
+        for block in (slice(0, half), slice(half, n_k)):
+            s, v = scores[..., block], values[:, block]
+            m = s.amax(dim=-1, keepdim=True)
+            safe = torch.where(torch.isinf(m), torch.zeros_like(m), m)
+            p = torch.exp(s - safe)
+            parts += [m, p.sum(dim=-1, keepdim=True), p @ v]
+        yield tuple(parts)
+
+
+def _merge_reference(m1: Tensor, l1: Tensor, a1: Tensor, m2: Tensor, l2: Tensor,
+                     a2: Tensor) -> Tensor:
+    m = torch.maximum(m1, m2)
+    r1, r2 = torch.exp(m1 - m), torch.exp(m2 - m)
+    return (a1 * r1 + a2 * r2) / (l1 * r1 + l2 * r2)
+
+
+def _merge_mistakes(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    m1, l1, a1, m2, l2, a2 = args
+    if got.shape != expected.shape or _close(got, expected):
+        return None
+    m = torch.maximum(m1, m2)
+    r1, r2 = torch.exp(m1 - m), torch.exp(m2 - m)
+    if not torch.isfinite(got).all():
+        if torch.isinf(m1).any():
+            return ("the output has NaN or inf: in this case the first half's keys are all "
+                    "masked (m₁ = −inf, ℓ₁ = 0, a₁ = 0); with the common maximum m = max(m₁, m₂), "
+                    "exp(m₁ − m) = 0, which is what you want — divide only by the combined ℓ")
+        return ("the output has NaN or inf: rescale each half by exp(mᵢ − m) with m the larger "
+                "maximum, so that every factor is ≤ 1")
+    if _close(got, a1 * r1 + a2 * r2):
+        return "a is not yet the output: divide the merged a by the merged ℓ"
+    if _close(got, (a1 * r1 + a2 * r2) / (l1 + l2)):
+        return "a was rescaled but ℓ was not: ℓ₁ and ℓ₂ need the same factors exp(mᵢ − m)"
+    up1, up2 = torch.exp(m - m1), torch.exp(m - m2)
+    if _close(got, (a1 * up1 + a2 * up2) / (l1 * up1 + l2 * up2)):
+        return ("the rescale factors are upside down: a half computed with maximum mᵢ is "
+                "brought to the larger m by exp(mᵢ − m) ≤ 1, not exp(m − mᵢ)")
+    low = torch.minimum(m1, m2)
+    d1, d2 = torch.exp(m1 - low), torch.exp(m2 - low)
+    if _close(got, (a1 * d1 + a2 * d2) / (l1 * d1 + l2 * d2)):
+        return "use the larger maximum, torch.maximum(m1, m2), so that every factor is ≤ 1"
+    if _close(got, (a1 + a2) / (l1 + l2)):
+        return ("the halves were added without rescaling: each was computed with its own "
+                "maximum, so bring both to m = max(m₁, m₂) first — multiply ℓ₁ and a₁ by "
+                "exp(m₁ − m), ℓ₂ and a₂ by exp(m₂ − m)")
+    if _close(got, (a1 / l1 + a2 / l2) / 2):
+        return ("averaging the two halves' outputs weighs them equally; each half counts by its "
+                "share of the softmax mass, ℓᵢ · exp(mᵢ − m)")
+    if not torch.isfinite(got).all():
+        return ("the output has NaN or inf: in one case the first half's keys are all masked "
+                "(m₁ = −inf, ℓ₁ = 0, a₁ = 0); exp(m₁ − m) with the common maximum m is then 0, "
+                "which is what you want — divide only by the combined ℓ")
+    return None
+
+
+def _logsumexp_cases() -> Iterator[tuple]:
+    for seed, (shape, scale, chunk) in enumerate([((2, 10), 1.0, 3), ((3, 7), 5.0, 7),
+                                                  ((2, 2, 13), 2000.0, 4), ((1, 9), 1.0, 1),
+                                                  ((2, 8), 1.0, 3)]):
+        scores = torch.randn(*shape, generator=_generator(160 + seed)) * scale
+        yield (scores - 3000 if seed == 4 else scores), chunk  # the last: all far below 0
+
+
+def _logsumexp_reference(scores: Tensor, chunk: int) -> Tensor:
+    return torch.logsumexp(scores, dim=-1, keepdim=True)
+
+
+def _logsumexp_mistakes(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    scores, chunk = args
+    if not torch.isfinite(got).all():
+        if (scores < -1000).all():
+            return ("the output is −inf or NaN: these scores are all near −3000, and exp(s − m) "
+                    "underflows to 0 unless m is their own maximum — start the running maximum "
+                    "at −inf (the first block then sets it), not at 0")
+        if scores.abs().max() < 100:
+            return ("the output is inf or NaN although these scores are small: check the "
+                    "rescale factor exp(m_old − m_new), which must be ≤ 1, and the start "
+                    "m = −inf (exp(−inf − m) = 0, but exp(m − (−inf)) = inf)")
+        return ("the output is inf or NaN: these scores reach the thousands and exp(2000) "
+                "overflows. Keep a running maximum m and sum exp(s − m) instead; the answer is "
+                "m + log(sum)")
+    if got.shape != expected.shape or _close(got, expected):
+        return None
+    blocks = scores.split(chunk, dim=-1)
+    maxima = [b.amax(dim=-1, keepdim=True) for b in blocks]
+    unscaled = sum(torch.exp(b - m).sum(dim=-1, keepdim=True)
+                   for b, m in zip(blocks, maxima, strict=True))
+    if _close(got, maxima[-1] + torch.log(unscaled)) or _close(
+            got, torch.stack(maxima).amax(0) + torch.log(unscaled)):
+        return ("each block's sum was taken with its own maximum and the sums were added as "
+                "they were: when the maximum grows from m to m', multiply the running sum by "
+                "exp(m − m') before adding the new block")
+    if _close(got, blocks[-1].logsumexp(dim=-1, keepdim=True)):
+        return "only the last block counts: the running sum must carry over from block to block"
+    if _close(got, expected - scores.amax(dim=-1, keepdim=True)):
+        return "the running maximum was not added back: log Σ exp(s) = m + log Σ exp(s − m)"
+    return None
+
+
+EXERCISES.update({
+    "merge_partials": Exercise(
+        name="merge_partials",
+        signature="merge_partials(m1, l1, a1, m2, l2, a2) -> (..., n_q, d_v), with m, l "
+                  "(..., n_q, 1) and a (..., n_q, d_v)",
+        reference=_merge_reference,
+        cases=_partials_cases,
+        diagnoses=[_shape, _merge_mistakes],
+    ),
+    "online_logsumexp": Exercise(
+        name="online_logsumexp",
+        signature="online_logsumexp(scores (..., n), chunk: int) -> (..., 1)",
+        reference=_logsumexp_reference,
+        cases=_logsumexp_cases,
+        diagnoses=[_logsumexp_mistakes, _shape],
+        atol=1e-3,
+    ),
+})

@@ -309,7 +309,8 @@ class HeatmapExplorer(_Explorer):
             weights ``(n_q, n_k)``, ``(weights, title)``, or a :class:`Frame` (which may also
             change the labels and the shape, e.g. to show another sentence).
         controls: ``{argument name: ipywidgets value widget}``, e.g. a ``FloatSlider``.
-        row_labels, col_labels, xlabel, ylabel, vmin, vmax, annotate: as in :func:`heatmap`.
+        row_labels, col_labels, xlabel, ylabel, vmin, vmax, annotate, colorbar: as in
+            :func:`heatmap`.
         figsize: inches; the figure is rendered at ``dpi``.
 
     A change that keeps the shape and the labels only repaints the image and its cell labels
@@ -333,12 +334,13 @@ class HeatmapExplorer(_Explorer):
         vmin: float = 0.0,
         vmax: float = 1.0,
         annotate: bool | None = None,
+        colorbar: bool = True,
         figsize: tuple[float, float] = (6.0, 4.0),
         dpi: int = DPI,
     ) -> None:
         self.vmin, self.vmax = vmin, vmax
         self._style = {"xlabel": xlabel, "ylabel": ylabel, "vmin": vmin, "vmax": vmax,
-                       "annotate": annotate}
+                       "annotate": annotate, "colorbar": colorbar}
         self._sprites: _LabelSprites | None = None
         self._labels = (row_labels, col_labels)
         super().__init__(compute, controls, figsize, dpi)

@@ -800,3 +800,106 @@ def test_erase_then_add_more_mistakes_and_shape_hint():
     assert_wrong(check_exercise("erase_then_add", subtracted), "it multiplies")
     flat = lambda m, w, e, a: m * (1 - w * e) + w * a  # noqa: E731
     assert_wrong(check_exercise("erase_then_add", flat), "w.unsqueeze(-1)")
+
+
+# ---- chapter 09
+def _partial(scores, values):
+    m = scores.amax(dim=-1, keepdim=True)
+    safe = torch.where(torch.isinf(m), torch.zeros_like(m), m)
+    p = torch.exp(scores - safe)
+    return m, p.sum(dim=-1, keepdim=True), p @ values
+
+
+def test_merge_partials_right_and_wrong():
+    def merge(m1, l1, a1, m2, l2, a2):
+        m = torch.maximum(m1, m2)
+        r1, r2 = torch.exp(m1 - m), torch.exp(m2 - m)
+        return (a1 * r1 + a2 * r2) / (l1 * r1 + l2 * r2)
+
+    assert check_exercise("merge_partials", merge).passed
+    assert_wrong(check_exercise("merge_partials", lambda m1, l1, a1, m2, l2, a2:
+                                (a1 + a2) / (l1 + l2)), "without rescaling")
+    assert_wrong(check_exercise("merge_partials", lambda m1, l1, a1, m2, l2, a2:
+                                (a1 / l1 + a2 / l2) / 2), "averaging")
+
+    def nan_on_masked(m1, l1, a1, m2, l2, a2):  # right, except 0/0 for the masked half
+        return merge(m1, l1, a1, m2, l2, a2) * (l1 / l1)
+
+    assert_wrong(check_exercise("merge_partials", nan_on_masked), "all masked", case=3)
+
+
+def test_merge_partials_cases_agree_with_softmax():
+    scores = torch.randn(2, 3, 8, generator=torch.Generator().manual_seed(0))
+    values = torch.randn(2, 8, 4, generator=torch.Generator().manual_seed(1))
+    reference = EXERCISES["merge_partials"].reference
+    merged = reference(*_partial(scores[..., :3], values[:, :3]),
+                       *_partial(scores[..., 3:], values[:, 3:]))
+    torch.testing.assert_close(merged, torch.softmax(scores, -1) @ values)
+
+
+def test_online_logsumexp_right_and_wrong():
+    def online(scores, chunk):
+        m = torch.full((*scores.shape[:-1], 1), float("-inf"))
+        total = torch.zeros(*scores.shape[:-1], 1)
+        for start in range(0, scores.shape[-1], chunk):
+            block = scores[..., start:start + chunk]
+            new = torch.maximum(m, block.max(dim=-1, keepdim=True).values)
+            total = total * torch.exp(m - new) + torch.exp(block - new).sum(-1, keepdim=True)
+            m = new
+        return m + torch.log(total)
+
+    assert check_exercise("online_logsumexp", online).passed
+    overflow = lambda s, c: torch.log(torch.exp(s).sum(-1, keepdim=True))  # noqa: E731
+    assert_wrong(check_exercise("online_logsumexp", overflow), "overflows", case=3)
+
+    def no_rescale(scores, chunk):
+        blocks = scores.split(chunk, dim=-1)
+        maxima = [b.amax(-1, keepdim=True) for b in blocks]
+        total = sum(torch.exp(b - m).sum(-1, keepdim=True)
+                    for b, m in zip(blocks, maxima, strict=True))
+        return torch.stack(maxima).amax(0) + torch.log(total)
+
+    assert_wrong(check_exercise("online_logsumexp", no_rescale), "multiply the running sum")
+    last_only = lambda s, c: s.split(c, -1)[-1].logsumexp(-1, keepdim=True)  # noqa: E731
+    assert_wrong(check_exercise("online_logsumexp", last_only), "only the last block")
+    assert_wrong(check_exercise("online_logsumexp", lambda s, c: torch.logsumexp(s, -1)),
+                 "keepdim=True")
+
+
+def test_chapter_09_diagnoses():
+    def merge_with(factor, normalise=True, rescale_l=True):
+        def merge(m1, l1, a1, m2, l2, a2):
+            m = torch.maximum(m1, m2)
+            r1, r2 = factor(m1, m), factor(m2, m)
+            a = a1 * r1 + a2 * r2
+            if not normalise:
+                return a
+            return a / ((l1 * r1 + l2 * r2) if rescale_l else (l1 + l2))
+        return merge
+
+    down = lambda mi, m: torch.exp(mi - m)  # noqa: E731
+    assert check_exercise("merge_partials", merge_with(down)).passed
+    assert_wrong(check_exercise("merge_partials", merge_with(down, normalise=False)),
+                 "divide the merged a")
+    assert_wrong(check_exercise("merge_partials", merge_with(down, rescale_l=False)),
+                 "ℓ was not")
+    assert_wrong(check_exercise("merge_partials", merge_with(lambda mi, m: torch.exp(m - mi))),
+                 "upside down")
+
+    def online(scores, chunk, start=float("-inf"), upside_down=False, add_max=True):
+        m = torch.full((*scores.shape[:-1], 1), start)
+        total = torch.zeros(*scores.shape[:-1], 1)
+        for begin in range(0, scores.shape[-1], chunk):
+            block = scores[..., begin:begin + chunk]
+            new = torch.maximum(m, block.max(dim=-1, keepdim=True).values)
+            factor = torch.exp(new - m) if upside_down else torch.exp(m - new)
+            total = total * factor + torch.exp(block - new).sum(-1, keepdim=True)
+            m = new
+        return m + torch.log(total) if add_max else torch.log(total)
+
+    assert_wrong(check_exercise("online_logsumexp", lambda s, c: online(s, c, start=0.0)),
+                 "start the running maximum at −inf", case=5)
+    assert_wrong(check_exercise("online_logsumexp",
+                                lambda s, c: online(s, c, upside_down=True)), "must be ≤ 1")
+    assert_wrong(check_exercise("online_logsumexp", lambda s, c: online(s, c, add_max=False)),
+                 "not added back")

@@ -508,3 +508,8 @@ def test_long_unlabelled_axes_get_a_few_ticks_short_ones_one_per_cell():
     assert list(ax.get_yticks()) == [0, 1, 2, 3, 4]
     labelled = heatmap(torch.rand(2, 30), col_labels=[f"c{i}" for i in range(30)], annotate=False)
     assert len(labelled.get_xticks()) == 30
+
+
+def test_explorer_without_colorbar():
+    with_bar, without = softmax_explorer(), softmax_explorer(colorbar=False)
+    assert len(with_bar.figure.axes) == 2 and len(without.figure.axes) == 1
