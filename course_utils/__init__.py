@@ -21,7 +21,9 @@ import random
 import numpy as np
 import torch
 
-__all__ = ["set_seed", "device"]
+from .records import progress, reset_progress
+
+__all__ = ["set_seed", "device", "progress", "reset_progress"]
 __version__ = "0.1.0"
 
 

@@ -30,8 +30,9 @@ from .captioning import CELL, GRID, regions_to_pixels
 from .ntm import sharpen, write
 from .positional import frequencies, sinusoidal_encoding
 from .reading import memory_hop
+from .records import record_exercise
 
-__all__ = ["ExerciseResult", "Exercise", "EXERCISES", "check_exercise"]
+__all__ = ["ExerciseResult", "Exercise", "EXERCISES", "EXERCISE_CHAPTERS", "check_exercise"]
 
 Diagnosis = Callable[[tuple, Tensor, Tensor], str | None]
 
@@ -909,11 +910,35 @@ def _describe(args: tuple) -> str:
                      for a in args)
 
 
+# The chapter whose notebook asks for each exercise (for the learner's progress report).
+EXERCISE_CHAPTERS = {
+    "scores": "01_attention_and_memory", "attention_weights": "01_attention_and_memory",
+    "context_vector": "01_attention_and_memory",
+    "batch_context": "02_seq2seq_attention", "padded_attention_weights": "02_seq2seq_attention",
+    "attention_to_pixels": "03_attention_applications", "memory_hop": "03_attention_applications",
+    "self_attention": "04_self_attention", "causal_mask": "04_self_attention",
+    "split_heads": "05_multi_head_attention", "concat_heads": "05_multi_head_attention",
+    "positional_encoding": "06_positional_encoding", "offset_matrix": "06_positional_encoding",
+    "layer_norm": "07_transformer_encoder", "add_and_norm": "07_transformer_encoder",
+    "sharpen": "08_neural_turing_machines", "erase_then_add": "08_neural_turing_machines",
+    "merge_partials": "09_the_cost_of_attention",
+    "online_logsumexp": "09_the_cost_of_attention",
+}
+
+
 def check_exercise(name: str, function: Callable[..., object]) -> ExerciseResult:
     """Check the learner's ``function`` for exercise ``name`` (see :data:`EXERCISES`).
 
     Returns an :class:`ExerciseResult`; it never raises for a wrong or unfinished function.
+    A right or wrong verdict is remembered for :func:`course_utils.progress` (an unfinished
+    function is not an attempt).
     """
+    result = _check(name, function)
+    record_exercise(result.name, result.status)
+    return result
+
+
+def _check(name: str, function: Callable[..., object]) -> ExerciseResult:
     if name not in EXERCISES:
         raise ValueError(f"no exercise {name!r}; exercises are {sorted(EXERCISES)}")
     if not callable(function):

@@ -45,6 +45,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .records import record_quiz
+
 __all__ = [
     "Option",
     "Mistake",
@@ -303,7 +305,9 @@ def check(chapter: str, question_id: str, answer: object) -> Feedback:
     >>> check("01_attention_and_memory", "memory-sensory", "a").correct  # doctest: +SKIP
     True
     """
-    return grade(load_quiz(chapter).question(question_id), answer)
+    result = grade(load_quiz(chapter).question(question_id), answer)
+    record_quiz(chapter, question_id, result.correct)
+    return result
 
 
 def answer_text(question: Question) -> str:
@@ -336,10 +340,10 @@ def static_quiz_html(quiz: Quiz) -> str:
 class QuestionWidget:
     """Widgets for one question: its input, a *Check* button and a feedback line."""
 
-    def __init__(self, question: Question, number: int) -> None:
+    def __init__(self, question: Question, number: int, chapter: str | None = None) -> None:
         import ipywidgets as w
 
-        self.question = question
+        self.question, self.chapter = question, chapter
         tag = " <em>(from the notes)</em>" if question.source == "notes" else ""
         self.prompt = w.HTMLMath(f"<b>{number}.</b> {html.escape(question.prompt)}{tag}")
         layout = w.Layout(width="auto")
@@ -390,6 +394,8 @@ class QuestionWidget:
             self.feedback.value = "<span style='color:#555'>Choose an answer first.</span>"
             return None
         result = grade(self.question, answer)
+        if self.chapter is not None:  # remembered for course_utils.progress()
+            record_quiz(self.chapter, self.question.id, result.correct)
         color, mark = ("#1a7f37", "✓ Correct.") if result.correct else ("#b3261e", "✗ Not quite.")
         self.feedback.value = (f"<span class='quiz-verdict' style='color:{color}'><b>{mark}</b>"
                                f"</span> {html.escape(result.explanation)}")
@@ -422,7 +428,8 @@ class QuizView:
 
         self.chapter = chapter
         self.quiz = load_quiz(chapter)
-        self.questions = [QuestionWidget(q, n) for n, q in enumerate(self.quiz.questions, 1)]
+        self.questions = [QuestionWidget(q, n, chapter)
+                          for n, q in enumerate(self.quiz.questions, 1)]
         title = w.HTML(f"{_WRAP_OPTIONS_CSS}<h4>Quiz: {html.escape(self.quiz.title)}</h4>")
         self.widget = w.VBox([title, *(q.box for q in self.questions)])
 

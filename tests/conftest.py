@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 import pytest
 import torch
 
 from course_utils.translation import ToyTranslation
+
+# The tests never touch a learner's own progress file: this process and every one it starts
+# (notebook kernels, the JupyterLab server of the browser test) record into a throwaway one.
+os.environ.setdefault("COURSE_PROGRESS_FILE", str(
+    Path(tempfile.mkdtemp(prefix="course-progress-")) / "progress.json"))
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,8 @@ Run: ``.venv/bin/python -m pytest tests/browser -q -p no:cacheprovider``; needs 
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -380,3 +382,13 @@ def test_chapter_in_jupyterlab(page: Page, lab_server, notebook_name: str) -> No
         check_alignment_explorer(notebook)
     check_quiz(notebook, lab_server.quiz_dir, quiz)
     assert_no_widget_error(notebook)
+    check_progress_recorded(quiz)
+
+
+def check_progress_recorded(quiz: str) -> None:
+    """The answers given in the browser were remembered (tests/conftest.py points the progress
+    file of every process they start at a throwaway file)."""
+    path = Path(os.environ["COURSE_PROGRESS_FILE"])
+    assert path.is_file(), f"no progress was recorded in {path}"
+    answered = json.loads(path.read_text(encoding="utf-8"))["quizzes"].get(quiz, {})
+    assert answered, f"the quiz answers of {quiz} were not recorded in {path}"
