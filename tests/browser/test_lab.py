@@ -392,3 +392,16 @@ def check_progress_recorded(quiz: str) -> None:
     assert path.is_file(), f"no progress was recorded in {path}"
     answered = json.loads(path.read_text(encoding="utf-8"))["quizzes"].get(quiz, {})
     assert answered, f"the quiz answers of {quiz} were not recorded in {path}"
+
+
+def test_chapter_as_a_slideshow(page: Page, lab_server) -> None:
+    """jupyterlab-rise presents a chapter as slides (from its slide metadata): the title slide
+    shows, and the right arrow moves on to the next slide."""
+    page.goto(lab_server.lab_url("rise/04_self_attention.ipynb"))
+    title = page.get_by_role("heading", name="Chapter 04 · Self-attention")
+    expect(title, "the slideshow's title slide did not show").to_be_visible(
+        timeout=LOAD_TIMEOUT_MS)
+    page.wait_for_timeout(1000)  # let reveal.js finish laying out before navigating
+    page.keyboard.press("ArrowRight")
+    expect(title, "the right arrow did not move to the next slide").to_be_hidden(
+        timeout=WIDGET_TIMEOUT_MS)
