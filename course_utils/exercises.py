@@ -27,6 +27,7 @@ from .attention import (
     split_heads,
 )
 from .captioning import CELL, GRID, regions_to_pixels
+from .efficient import OnlineSoftmax
 from .ntm import sharpen, write
 from .positional import frequencies, sinusoidal_encoding
 from .reading import memory_hop
@@ -1013,11 +1014,9 @@ def _partials_cases() -> Iterator[tuple]:
             scores[..., :half] = float("-inf")
         parts = []
         for block in (slice(0, half), slice(half, n_k)):
-            s, v = scores[..., block], values[:, block]
-            m = s.amax(dim=-1, keepdim=True)
-            safe = torch.where(torch.isinf(m), torch.zeros_like(m), m)
-            p = torch.exp(s - safe)
-            parts += [m, p.sum(dim=-1, keepdim=True), p @ v]
+            state = OnlineSoftmax(scores.shape[:-1], d_v, scores.dtype, scores.device)
+            state.update(scores[..., block], values[:, block])
+            parts += [state.max, state.total, state.weighted]
         yield tuple(parts)
 
 
