@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test bench notebooks checkpoints lint clean
+.PHONY: lab test bench slides site notebooks checkpoints lint clean
 
 lab: $(STAMP)  ## open the course in JupyterLab
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/01_attention_and_memory.ipynb
@@ -15,6 +15,12 @@ test: $(STAMP)  ## unit tests, strict nbval of every notebook, browser test
 
 bench: $(STAMP)  ## per-notebook execution time and widget update time
 	$(BIN)/python benchmarks/run_benchmarks.py
+
+slides: $(STAMP)  ## offline reveal.js decks of every chapter in build/slides (no network needed)
+	$(BIN)/python tools/build_decks.py
+
+site: $(STAMP)  ## the whole course as a static website in build/site (no network needed)
+	$(BIN)/python tools/build_site.py
 
 notebooks: $(STAMP)  ## maintainers: re-execute every chapter and save its outputs
 	$(BIN)/python tools/run_notebooks.py

@@ -28,10 +28,11 @@ def test_the_metadata_is_up_to_date(capsys):
 def test_chapter_slides(path):
     cells = nbformat.read(path, as_version=4).cells
     kinds = [c.metadata.get("slideshow", {}).get("slide_type") for c in cells]
-    assert set(kinds) <= {"slide", "subslide", "-", "skip"}, "every cell needs a slide type"
+    assert set(kinds) <= {"slide", "subslide", "-", "skip", "notes"}, "every cell needs a type"
+    assert kinds.count("notes") >= 3, "the lecture plan's speaker notes are missing"
     assert kinds[0] == "slide" and cells[0].source.startswith("# Chapter")
     slides, shown = kinds.count("slide"), sum(k in ("slide", "subslide") for k in kinds)
-    assert 4 <= slides <= 16 and 8 <= shown <= 60, (slides, shown)
+    assert 4 <= slides <= 20 and 8 <= shown <= 60, (slides, shown)
     first_code = next(i for i, c in enumerate(cells) if c.cell_type == "code")
     assert kinds[first_code] == "skip"                       # the set-up cell
     for cell, kind in zip(cells, kinds, strict=True):
@@ -53,3 +54,51 @@ def test_the_rules_on_a_small_notebook():
              new.new_markdown_cell("## Your progress"), new.new_code_cell("progress()")]
     assert tag_slides.slide_types(cells) == ["slide", "skip", "slide", "subslide", "-", "skip",
                                             "subslide", "skip", "skip", "skip"]
+
+
+GUIDE = """### Chapter 04 · Self-attention
+
+| part | minutes | what to run live | what to show / ask |
+|---|---:|---|---|
+| Warm-up | 5 | `## 1 · One token`, `### 1.1` | Ask: "which word?" |
+| Homework | 2 (+ homework) | `## Exercises` | Two exercises. |
+| Talk | 3 | the whiteboard | no heading: no note |
+
+| length | other table |
+|---:|---:|
+| 10 | 0.00 |
+"""
+
+
+def test_lecture_plans_give_one_note_per_row_that_names_a_heading():
+    plans = tag_slides.lecture_plans(GUIDE)
+    assert plans == {"04": [
+        ("## 1 · One token", '**Speaker notes · Warm-up, 5 min.** Ask: "which word?"'),
+        ("## Exercises", "**Speaker notes · Homework, 2 min (+ homework).** Two exercises."),
+    ]}
+
+
+def test_speaker_notes_follow_their_heading_and_are_not_duplicated():
+    new = nbformat.v4
+    cells = [new.new_markdown_cell("# Chapter 04"), new.new_markdown_cell("## 1 · One token"),
+             new.new_code_cell("x = 1"), new.new_markdown_cell("## Exercises")]
+    plan = tag_slides.lecture_plans(GUIDE)["04"]
+    once = tag_slides.with_speaker_notes(cells, plan)
+    assert [c.source[:19] for c in once] == [
+        "# Chapter 04", "## 1 · One token", "**Speaker notes · W", "x = 1", "## Exercises",
+        "**Speaker notes · H"]
+    twice = tag_slides.with_speaker_notes(once, plan)
+    assert [c.id for c in twice] == [c.id for c in once]        # stable: nothing rewritten
+    assert tag_slides.slide_types(twice)[2] == "notes"
+    with pytest.raises(ValueError, match="no cell has"):
+        tag_slides.with_speaker_notes(cells[:1], plan)
+
+
+def test_a_heading_inside_a_text_cell_starts_a_new_cell():
+    new = nbformat.v4
+    cells = [new.new_markdown_cell("Intro text.\n\n## 2 · Next part\n\nBody."),
+             new.new_markdown_cell("```python\n# a comment, not a heading\n```"),
+             new.new_markdown_cell("<details><summary>S</summary>\n\n### inside\n</details>")]
+    split = tag_slides.split_at_headings(cells)
+    assert [c.source for c in split] == [
+        "Intro text.", "## 2 · Next part\n\nBody.", cells[1].source, cells[2].source]

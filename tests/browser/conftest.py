@@ -319,3 +319,35 @@ def page(browser, lab_server: LabServer, artifacts: Path, request: pytest.Fixtur
             lab_server.shutdown_kernels()
         except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
             print(f"\ncould not shut down the kernels: {exc}")
+
+
+@pytest.fixture
+def offline_page(browser, artifacts: Path, request: pytest.FixtureRequest):
+    """A fresh page with no network at all: every http(s) or websocket request is aborted
+    and listed in ``page.blocked`` (the decks and the site are opened as ``file://`` URLs).
+    A screenshot is kept on failure."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    blocked: list[str] = []
+
+    def no_network(route) -> None:
+        if urlparse(route.request.url).scheme in ("http", "https", "ws", "wss"):
+            blocked.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    context.route("**/*", no_network)
+    page = context.new_page()
+    page.blocked = blocked
+    try:
+        yield page
+    finally:
+        report = getattr(request.node, "rep_call", None)
+        if report is None or report.failed:
+            name = re.sub(r"[^\w.-]+", "-", request.node.name).strip("-")
+            try:
+                page.screenshot(path=artifacts / f"{name}.png", full_page=False)
+                print(f"\nscreenshot: {artifacts / f'{name}.png'}")
+            except Exception as exc:
+                print(f"could not take a screenshot: {exc}")
+        context.close()

@@ -1,0 +1,160 @@
+"""The offline slide decks and the static course site (tools/build_decks.py, build_site.py):
+every chapter is there, nothing is loaded from the network, every link and picture resolves,
+and the glossary covers the notes' terms. (The browser test opens them with the network
+blocked.)"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import build_decks
+import build_site
+import nbformat
+import pytest
+import vendor_web
+import yaml
+from web_export import ROOT, chapters
+
+NOTES = ROOT.parent / "shared" / "notes" / "lecture-notes.md"
+CHAPTERS = chapters()
+
+
+class Links(HTMLParser):
+    """Every URL a page loads or links to, and the ids it defines."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loads: list[str] = []   # script src, link href, img src
+        self.links: list[str] = []   # a href
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        if tag in ("script", "img", "iframe", "source") and attrs.get("src"):
+            self.loads.append(attrs["src"])
+        elif tag == "link" and attrs.get("href"):
+            self.loads.append(attrs["href"])
+        elif tag == "a" and attrs.get("href"):
+            self.links.append(attrs["href"])
+
+
+@cache
+def parse(path: Path) -> Links:
+    links = Links()
+    links.feed(path.read_text(encoding="utf-8"))
+    return links
+
+
+def local_target(page: Path, url: str) -> tuple[Path, str] | None:
+    """The file and fragment a relative URL points at; None for data: and same-page links."""
+    parsed = urlparse(url)
+    assert not parsed.scheme or parsed.scheme == "data", f"{page.name} reaches out: {url}"
+    assert not parsed.netloc, f"{page.name} reaches out: {url}"
+    if parsed.scheme == "data":
+        return None
+    target = (page.parent / unquote(parsed.path)).resolve() if parsed.path else page
+    return target, parsed.fragment
+
+
+def test_vendored_files_match_their_hashes():
+    assert vendor_web.check() == []
+
+
+def test_every_chapter_has_a_deck_and_a_page(built_site):
+    for path in CHAPTERS:
+        assert (built_site / "slides" / f"{path.stem}.slides.html").is_file()
+        assert (built_site / "chapters" / f"{path.stem}.html").is_file()
+    for page in ("index.html", "glossary.html", "teaching.html"):
+        assert (built_site / page).is_file()
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_deck_follows_the_slide_metadata(built_site, path):
+    cells = nbformat.read(path, as_version=4).cells
+    kinds = [c.metadata.get("slideshow", {}).get("slide_type") for c in cells]
+    text = (built_site / "slides" / f"{path.stem}.slides.html").read_text(encoding="utf-8")
+    # one <section> per slide, holding one <section> per page (its first and each subslide)
+    assert text.count("<section") == kinds.count("slide") + build_decks.slide_count(
+        nbformat.read(path, as_version=4))
+    assert text.count('<aside class="notes"') == kinds.count("notes") >= 3
+    shown = [c for c, k in zip(cells, kinds, strict=True) if k == "skip"]
+    solutions = [c for c in shown if c.source.lstrip().startswith("<details>")]
+    for cell in solutions:                     # the answers to the exercises stay out
+        summary = re.search(r"<summary>(.+?)</summary>", cell.source)[1]
+        assert summary not in text, "the exercises' solutions reached the deck"
+    scripts = re.findall(r'<script[^>]*src="([^"]+)"', text)
+    assert scripts == ["../vendor/mathjax/es5/tex-chtml.js", "../vendor/reveal.js/dist/reveal.js",
+                       "../vendor/reveal.js/plugin/notes/notes.js"]
+
+
+def test_every_page_loads_and_links_only_local_files(built_site):
+    pages = sorted(built_site.rglob("*.html"))
+    assert len(pages) == 3 + 2 * len(CHAPTERS)
+    for page in pages:
+        links = parse(page)
+        for url in links.loads:
+            found = local_target(page, url)
+            if found:
+                assert found[0].is_file(), f"{page.name} loads a missing {url}"
+        for url in links.links:
+            found = local_target(page, url)
+            if not found:
+                continue
+            target, fragment = found
+            assert target.is_file(), f"{page.relative_to(built_site)} links to a missing {url}"
+            if fragment and target.suffix == ".html":
+                assert fragment in parse(target).ids, f"{page.name}: no #{fragment} in {url}"
+
+
+def test_the_index_links_every_chapter_in_order(built_site):
+    links = [u for u in parse(built_site / "index.html").links if u.startswith("chapters/")]
+    assert links == [f"chapters/{p.stem}.html" for p in CHAPTERS]
+
+
+def test_chapter_pages_fold_the_quiz_answers_and_drop_speaker_notes(built_site):
+    page = (built_site / "chapters" / "04_self_attention.html").read_text(encoding="utf-8")
+    assert page.count("Show the answer") >= 5
+    assert "<details open" not in page
+    assert "Speaker notes ·" not in page
+    assert page.count('src="data:image/png;base64,') >= 3   # figures and explorers' pictures
+
+
+def test_glossary_covers_the_notes_terms():
+    terms = build_site.load_glossary()
+    notes = NOTES.read_text(encoding="utf-8")
+    in_notes = set(re.findall(r"\(([\u4e00-\u9fff]+)\)", notes))
+    from_notes = {t.chinese for t in terms if t.source == "notes"}
+    assert in_notes == from_notes, (sorted(in_notes - from_notes), sorted(from_notes - in_notes))
+    assert len({t.english.lower() for t in terms}) == len(terms), "a term is listed twice"
+
+
+def test_glossary_page_lists_every_term(built_site):
+    page = (built_site / "glossary.html").read_text(encoding="utf-8")
+    for term in build_site.load_glossary():
+        assert term.chinese in page and f"chapters/{term.chapter}.html" in page
+
+
+def test_glossary_rejects_an_unknown_chapter_or_field(tmp_path):
+    bad = tmp_path / "glossary.yaml"
+    entry = {"english": "x", "chinese": "x", "source": "notes", "chapter": "99_nothing",
+             "meaning": "x"}
+    bad.write_text(yaml.safe_dump([entry]))
+    with pytest.raises(ValueError, match="99_nothing"):
+        build_site.load_glossary(bad)
+    bad.write_text(yaml.safe_dump([{**entry, "chapter": CHAPTERS[0].stem, "extra": 1}]))
+    with pytest.raises(ValueError, match="extra"):
+        build_site.load_glossary(bad)
+
+
+def test_guide_links_become_site_links():
+    assert build_site.site_href("notebooks/04_self_attention.ipynb#x") == \
+        "chapters/04_self_attention.html#x"
+    assert build_site.site_href("#lecture-plans") == "#lecture-plans"
+    with pytest.raises(ValueError, match="no page"):
+        build_site.site_href("../course_utils/quiz.py")

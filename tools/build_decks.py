@@ -1,0 +1,75 @@
+"""Build an offline reveal.js slide deck of every chapter from its committed outputs:
+``make slides`` (or ``python tools/build_decks.py [--out FOLDER]``).
+
+Each deck is ``build/slides/<chapter>.slides.html`` (``jupyter nbconvert --to slides`` with the
+course's template, ``tools/templates/course_slides``), beside a ``vendor/`` folder holding
+reveal.js and MathJax: copy the whole ``build/slides`` folder to a USB stick and a deck opens
+in a browser with no network. Slides follow the cells' slide metadata (``tag_slides.py``);
+speaker notes (``s`` in the deck) are the chapters' notes cells. Nothing is executed: the deck
+shows the outputs saved in the notebook, the explorers as their pictures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import sys
+from pathlib import Path
+
+from nbconvert import SlidesExporter
+from web_export import BUILD, TEMPLATES, chapter_title, chapters, copy_vendor, fresh_folder, read
+
+
+def slide_count(notebook) -> int:
+    """The deck's number of slides: every cell that opens a slide or a subslide."""
+    return sum(c.metadata.get("slideshow", {}).get("slide_type") in ("slide", "subslide")
+               for c in notebook.cells)
+
+
+def build_deck(path: Path, out: Path, vendor: str = "vendor") -> tuple[Path, int]:
+    """Write ``out/<stem>.slides.html`` for the chapter at ``path``; returns it and its
+    slide count. ``vendor`` is where the deck finds the vendored scripts (``copy_vendor``),
+    relative to ``out``."""
+    notebook = read(path)
+    exporter = SlidesExporter(template_name="course_slides",
+                              extra_template_basedirs=[str(TEMPLATES)],
+                              extra_template_paths=[str(TEMPLATES)],
+                              reveal_url_prefix=f"{vendor}/reveal.js", reveal_theme="white")
+    resources = {"course": {"vendor": vendor, "title": chapter_title(notebook)}}
+    body, _ = exporter.from_notebook_node(notebook, resources=resources)
+    target = out / f"{path.stem}.slides.html"
+    target.write_text(body, encoding="utf-8")
+    return target, slide_count(notebook)
+
+
+def write_index(out: Path, decks: list[tuple[str, Path, int]]) -> None:
+    """A page listing the decks, so the folder opens on something."""
+    rows = "\n".join(f'<li><a href="{deck.name}">{html.escape(title)}</a> ({count} slides)</li>'
+                     for title, deck, count in decks)
+    out.joinpath("index.html").write_text(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<title>Attention, from memory to Transformers: slides</title></head>\n<body>"
+        "<h1>Attention, from memory to Transformers: slide decks</h1>\n"
+        "<p>Open a deck; arrows move, <b>s</b> opens the speaker notes, <b>?</b> lists the "
+        f"keys.</p>\n<ol>\n{rows}\n</ol>\n</body></html>\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=BUILD / "slides",
+                        help="the folder to write (emptied first; default build/slides)")
+    args = parser.parse_args(argv)
+    out = fresh_folder(args.out)
+    copy_vendor(out)
+    decks = []
+    for path in chapters():
+        deck, count = build_deck(path, out)
+        decks.append((chapter_title(read(path)), deck, count))
+        print(f"{deck.name:45s} {count:3d} slides  {deck.stat().st_size / 1e6:5.2f} MB")
+    write_index(out, decks)
+    print(f"{len(decks)} decks in {out}; open {out / 'index.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

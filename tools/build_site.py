@@ -1,0 +1,211 @@
+"""Build the course as a static website, offline: ``make site`` (or
+``python tools/build_site.py [--out FOLDER]``).
+
+``build/site/`` gets ``index.html`` (the chapter map), ``chapters/<chapter>.html`` (every
+chapter with its saved outputs and figures; the quizzes' answers folded under *Show the
+answer*), ``slides/<chapter>.slides.html`` (the chapter's deck, as ``make slides``),
+``glossary.html`` (the notes' terms in English and Chinese, from ``docs/glossary.yaml``),
+``teaching.html`` (the instructor guide, ``docs/teaching.md``) and ``vendor/`` (MathJax and
+reveal.js). Every page is built from files in the repository with nbconvert, Jinja and
+mistune: no theme, template or script is downloaded, and the pages load nothing from the
+network. Open ``build/site/index.html`` in a browser, or serve the folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import re
+import sys
+from pathlib import Path
+from typing import Literal
+
+import jinja2
+import mistune
+import yaml
+from build_decks import build_deck
+from nbconvert import HTMLExporter
+from pydantic import BaseModel, ConfigDict
+from web_export import (
+    BUILD,
+    ROOT,
+    TEMPLATES,
+    chapter_title,
+    chapters,
+    copy_vendor,
+    fresh_folder,
+    read,
+)
+
+GLOSSARY = ROOT / "docs" / "glossary.yaml"
+GUIDE = ROOT / "docs" / "teaching.md"
+SITE_TITLE = "Attention, from memory to Transformers"
+markdown = mistune.create_markdown(escape=False, plugins=["table", "strikethrough"])
+pages = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=False)
+
+
+class Term(BaseModel):
+    """One glossary entry of ``docs/glossary.yaml``."""
+
+    model_config = ConfigDict(extra="forbid")
+    english: str
+    chinese: str
+    source: Literal["notes", "course"]  # notes: the notes give this pair themselves
+    chapter: str                        # the notebook's stem, e.g. "04_self_attention"
+    meaning: str
+
+
+def load_glossary(path: Path = GLOSSARY) -> list[Term]:
+    """The glossary's terms, validated; a chapter that does not exist is an error."""
+    terms = [Term(**entry) for entry in yaml.safe_load(path.read_text(encoding="utf-8"))]
+    known = {p.stem for p in chapters()}
+    unknown = sorted({t.chapter for t in terms} - known)
+    if unknown:
+        raise ValueError(f"{path.name}: no chapter named {', '.join(unknown)}")
+    return terms
+
+
+def nav(root: str, here: str, previous: tuple[str, str] | None = None,
+        following: tuple[str, str] | None = None, slides: str | None = None) -> str:
+    """The navigation bar; ``root`` is the path from the page to the site's top folder."""
+    links = [("index.html", "Course map"), ("glossary.html", "Glossary"),
+             ("teaching.html", "Teaching guide")]
+    items = [f'<a href="{root}/{href}"{" aria-current=page" if href == here else ""}>'
+             f"{label}</a>" for href, label in links]
+    if slides:
+        items.append(f'<a href="{slides}">Slides</a>')
+    pager = []
+    if previous:
+        pager.append(f'<a href="{previous[0]}" rel="prev">← {html.escape(previous[1])}</a>')
+    if following:
+        pager.append(f'<a href="{following[0]}" rel="next">{html.escape(following[1])} →</a>')
+    if pager:
+        items.append(f'<span class="course-nav-pager">{"".join(pager)}</span>')
+    return f'<nav class="course-nav">{"".join(items)}</nav>'
+
+
+def write_page(out: Path, name: str, title: str, body: str) -> None:
+    page = pages.get_template("site_page.html.j2").render(
+        title=title, root=".", nav=nav(".", name), body=body)
+    (out / name).write_text(page, encoding="utf-8")
+
+
+def chapter_page(path: Path, out: Path, previous, following) -> None:
+    """``out/chapters/<stem>.html``: the chapter with its saved outputs, without the speaker
+    notes cells (they are for the slides)."""
+    notebook = read(path)
+    notebook.cells = [c for c in notebook.cells
+                      if c.metadata.get("slideshow", {}).get("slide_type") != "notes"]
+    exporter = HTMLExporter(template_name="course_page",
+                            extra_template_basedirs=[str(TEMPLATES)],
+                            extra_template_paths=[str(TEMPLATES)])
+    bar = nav("..", "", previous, following, slides=f"../slides/{path.stem}.slides.html")
+    resources = {"course": {"vendor": "../vendor", "root": "..", "nav": bar},
+                 "metadata": {"name": chapter_title(notebook)}}
+    body, _ = exporter.from_notebook_node(notebook, resources=resources)
+    (out / "chapters" / f"{path.stem}.html").write_text(body, encoding="utf-8")
+
+
+def where_it_sits(notebook) -> str:
+    """The title cell's "Where this sits in the notes" paragraph, as HTML ('' if none)."""
+    for paragraph in notebook.cells[0].source.split("\n\n"):
+        if paragraph.lstrip().startswith("**Where this sits"):
+            return markdown(paragraph)
+    return ""
+
+
+def index_page(out: Path) -> None:
+    items = []
+    for path in chapters():
+        notebook = read(path)
+        items.append(f'<li><a href="chapters/{path.stem}.html">'
+                     f"{html.escape(chapter_title(notebook))}</a> · "
+                     f'<a href="slides/{path.stem}.slides.html">slides</a>'
+                     f'<div class="course-where">{where_it_sits(notebook)}</div></li>')
+    body = (f"<h1>{SITE_TITLE}</h1>\n"
+            "<p>An interactive course on attention, from memory to the Transformer, built "
+            "from a set of lecture notes. These pages show every chapter as it was last run, "
+            "with its outputs and figures; the widgets appear as pictures and the quizzes' "
+            "answers are folded away. To run the code, drag the sliders and have your "
+            "answers graded, open the notebooks in JupyterLab (<code>make lab</code>).</p>\n"
+            "<h2>Chapter map</h2>\n"
+            f'<ol class="course-chapters">\n{"".join(items)}\n</ol>\n'
+            '<p>Also: the <a href="glossary.html">glossary</a> of the notes\' terms in English '
+            'and Chinese, and the <a href="teaching.html">instructor guide</a>.</p>')
+    write_page(out, "index.html", "Course map", body)
+
+
+def glossary_page(out: Path) -> None:
+    titles = {p.stem: chapter_title(read(p)) for p in chapters()}
+    rows = []
+    for term in load_glossary():
+        added = "" if term.source == "notes" else ' <span class="course-added">†</span>'
+        anchor = re.sub(r"[^a-z0-9]+", "-", term.english.lower()).strip("-")
+        rows.append(f'<tr id="{anchor}"><td>{html.escape(term.english)}</td>'
+                    f'<td class="course-zh" lang="zh">{term.chinese}{added}</td>'
+                    f"<td>{html.escape(term.meaning)}</td>"
+                    f'<td><a href="chapters/{term.chapter}.html">'
+                    f"{html.escape(titles[term.chapter])}</a></td></tr>")
+    body = ("<h1>Glossary</h1>\n<p>The lecture notes' terms, in English and in the Chinese "
+            "the notes use. † marks a Chinese name the notes do not give (the usual "
+            "translation, added by the course).</p>\n"
+            '<table class="course-glossary"><thead><tr><th>English</th><th>中文</th>'
+            "<th>Meaning</th><th>Chapter</th></tr></thead>\n<tbody>\n"
+            + "\n".join(rows) + "\n</tbody></table>")
+    write_page(out, "glossary.html", "Glossary", body)
+
+
+def site_href(href: str) -> str:
+    """Where a link of the guide points on the site (a notebook → its chapter page)."""
+    match = re.fullmatch(r"(?:\.\./)?notebooks/(\d\d_\w+)\.ipynb(#.*)?", href)
+    if match:
+        return f"chapters/{match[1]}.html{match[2] or ''}"
+    if href.startswith(("#", "http://", "https://", "mailto:")):
+        return href
+    raise ValueError(f"{GUIDE.name} links to {href!r}, which the site has no page for")
+
+
+def teaching_page(out: Path) -> None:
+    body = markdown(GUIDE.read_text(encoding="utf-8"))
+    body = re.sub(r'href="([^"]*)"', lambda m: f'href="{site_href(html.unescape(m[1]))}"',
+                  body)
+    write_page(out, "teaching.html", "Teaching guide", body)
+
+
+def build(out: Path) -> list[Path]:
+    """Write the whole site to ``out`` (emptied first); returns its HTML pages."""
+    fresh_folder(out)
+    copy_vendor(out)
+    (out / "course.css").write_text((TEMPLATES / "course.css").read_text(encoding="utf-8"),
+                                    encoding="utf-8")
+    (out / "chapters").mkdir()
+    (out / "slides").mkdir()
+    paths = chapters()
+    for i, path in enumerate(paths):
+        previous = following = None
+        if i > 0:
+            previous = (f"{paths[i - 1].stem}.html", chapter_title(read(paths[i - 1])))
+        if i + 1 < len(paths):
+            following = (f"{paths[i + 1].stem}.html", chapter_title(read(paths[i + 1])))
+        chapter_page(path, out, previous, following)
+        build_deck(path, out / "slides", vendor="../vendor")
+    index_page(out)
+    glossary_page(out)
+    teaching_page(out)
+    return sorted(out.rglob("*.html"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=BUILD / "site",
+                        help="the folder to write (emptied first; default build/site)")
+    args = parser.parse_args(argv)
+    built = build(args.out)
+    size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
+    print(f"{len(built)} pages ({size / 1e6:.1f} MB with vendor/) in {args.out}; "
+          f"open {args.out / 'index.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
