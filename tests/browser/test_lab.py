@@ -8,8 +8,9 @@ question of every other kind the quiz has, so the radio, checkbox and number-box
 all exercised). Chapter 02 also drives its alignment explorer: another sentence, then the
 dot-product score, each must redraw the heatmap.
 
-One JupyterLab server serves every chapter; each chapter gets a fresh page (and its kernel
-is shut down after it).
+A last test presents chapter 04 as a jupyterlab-rise slideshow and drives its explorer on
+the slide. One JupyterLab server serves every chapter; each chapter gets a fresh page (and
+its kernel is shut down after it).
 
 Run: ``.venv/bin/python -m pytest tests/browser -q -p no:cacheprovider``; needs Debian's
 ``chromium`` (see conftest.py for the fixtures and environment variables).
@@ -394,14 +395,42 @@ def check_progress_recorded(quiz: str) -> None:
     assert answered, f"the quiz answers of {quiz} were not recorded in {path}"
 
 
-def test_chapter_as_a_slideshow(page: Page, lab_server) -> None:
-    """jupyterlab-rise presents a chapter as slides (from its slide metadata): the title slide
-    shows, and the right arrow moves on to the next slide."""
-    page.goto(lab_server.lab_url("rise/04_self_attention.ipynb"))
+def test_chapter_as_a_live_slideshow(page: Page, lab_server) -> None:
+    """The lecturer's way: run the chapter in JupyterLab and save it, then present it with
+    jupyterlab-rise. The title slide shows, the speaker notes are there, the right arrow
+    moves on, and on the explorer's
+    slide the widget is live (its models come from the running kernel): another choice in
+    its dropdown redraws the heatmap."""
+    name = "04_self_attention.ipynb"
+    notebook = open_notebook(page, lab_server.workspace_url(name))
+    assert_every_cell_ran(notebook, run_all_cells(page, notebook))
+    wait_for_widgets(notebook)
+    click_menu(page, "File", "Save Notebook")
+    expect(page.locator(".jp-mod-dirty"), "the notebook was not saved").to_have_count(
+        0, timeout=WIDGET_TIMEOUT_MS)
+
+    page.goto(lab_server.lab_url(f"rise/{name}"))
     title = page.get_by_role("heading", name="Chapter 04 · Self-attention")
     expect(title, "the slideshow's title slide did not show").to_be_visible(
         timeout=LOAD_TIMEOUT_MS)
     page.wait_for_timeout(1000)  # let reveal.js finish laying out before navigating
+    notes = page.locator(".reveal aside.notes")  # the speaker notes, for reveal.js's notes view
+    expect(notes, "the slideshow has no speaker notes").not_to_have_count(0)
     page.keyboard.press("ArrowRight")
     expect(title, "the right arrow did not move to the next slide").to_be_hidden(
         timeout=WIDGET_TIMEOUT_MS)
+
+    # The explorer's image only exists as a live widget (the saved output is a plain PNG).
+    image = page.locator(HEATMAP).first
+    expect(image, "the slideshow shows no live heatmap explorer").to_be_attached(
+        timeout=WIDGET_TIMEOUT_MS)
+    for _ in range(40):  # walk to the explorer's slide
+        if image.is_visible():
+            break
+        page.keyboard.press("ArrowRight")
+        page.wait_for_timeout(300)
+    expect(image, "no slide showed the explorer").to_be_visible()
+    assert_no_widget_error(page.locator(".reveal"))
+    _, controls = explorer_parts(image)
+    before, digest = image.get_attribute("src"), image_digest(image)
+    expect_redrawn(image, before, [digest], change_first_control(controls))
