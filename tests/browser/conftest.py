@@ -277,6 +277,21 @@ def browser(chromium_executable: str):
             browser.close()
 
 
+def screenshot_if_failed(page, request: pytest.FixtureRequest, artifacts: Path) -> str | None:
+    """After a failed test, keep a screenshot of ``page`` in ``artifacts``; returns the name
+    the test's artifacts share (e.g. test_chapter_in_jupyterlab-02_seq2seq_attention.ipynb),
+    or None when the test passed."""
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and not report.failed:
+        return None
+    name = re.sub(r"[^\w.-]+", "-", request.node.name).strip("-")
+    try:
+        page.screenshot(path=artifacts / f"{name}.png", full_page=True)
+    except Exception as exc:  # the page may be gone; the logs still help
+        print(f"could not take a screenshot: {exc}")
+    return name
+
+
 @pytest.fixture
 def page(browser, lab_server: LabServer, artifacts: Path, request: pytest.FixtureRequest):
     """A fresh page; only the lab server may be reached. Screenshot + log kept on failure."""
@@ -301,14 +316,8 @@ def page(browser, lab_server: LabServer, artifacts: Path, request: pytest.Fixtur
     try:
         yield page
     finally:
-        report = getattr(request.node, "rep_call", None)
-        if report is None or report.failed:
-            # e.g. test_chapter_in_jupyterlab-02_seq2seq_attention.ipynb
-            name = re.sub(r"[^\w.-]+", "-", request.node.name).strip("-")
-            try:
-                page.screenshot(path=artifacts / f"{name}.png", full_page=True)
-            except Exception as exc:  # the page may be gone; the log still helps
-                print(f"could not take a screenshot: {exc}")
+        name = screenshot_if_failed(page, request, artifacts)
+        if name:
             shutil.copy(lab_server.log, artifacts / f"{name}-jupyter-lab.log")
             (artifacts / f"{name}-browser-console.txt").write_text("\n".join(console_errors))
             print(f"\nbrowser test artifacts (screenshot, server log, console): {artifacts}")
@@ -342,12 +351,6 @@ def offline_page(browser, artifacts: Path, request: pytest.FixtureRequest):
     try:
         yield page
     finally:
-        report = getattr(request.node, "rep_call", None)
-        if report is None or report.failed:
-            name = re.sub(r"[^\w.-]+", "-", request.node.name).strip("-")
-            try:
-                page.screenshot(path=artifacts / f"{name}.png", full_page=False)
-                print(f"\nscreenshot: {artifacts / f'{name}.png'}")
-            except Exception as exc:
-                print(f"could not take a screenshot: {exc}")
+        if screenshot_if_failed(page, request, artifacts):
+            print(f"\nscreenshot kept in {artifacts}")
         context.close()
