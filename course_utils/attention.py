@@ -297,6 +297,11 @@ class MultiHeadAttention(nn.Module):
     d_model), mask=None)`` → ``(output (batch, n_q, d_model), weights (batch, num_heads, n_q,
     n_k))``. ``mask``: bool, True = may attend, broadcastable to ``(batch, num_heads, n_q,
     n_k)``; a ``(batch, n_q, n_k)`` mask applies to every head.
+
+    ``forward`` is :meth:`project_key_value` followed by :meth:`attend`. A decoder calls the
+    two halves itself to keep a **key/value cache**: it projects the keys and values of a
+    position (or of the encoder's memory) once, keeps the heads, and lets later queries
+    attend to them without projecting them again.
     """
 
     def __init__(self, d_model: int, num_heads: int, bias: bool = True) -> None:
@@ -320,24 +325,78 @@ class MultiHeadAttention(nn.Module):
     def forward(self, query: Tensor, key: Tensor, value: Tensor,
                 mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         self._check(query, key, value)
-        q = split_heads(self.w_query(query), self.num_heads)  # (batch, h, n_q, d_h)
+        k, v = self._project_key_value(key, value)
+        return self._attend(query, k, v, mask)
+
+    def project_key_value(self, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
+        """The heads' keys K W_i^K and values V W_i^V, computed once so that they can be kept.
+
+        ``key (batch, n_k, d_model)``, ``value (batch, n_k, d_model)`` → ``(k_heads, v_heads)``,
+        each ``(batch, num_heads, n_k, d_model / num_heads)``.
+        """
+        d = self.d_model
+        for name, x in (("key", key), ("value", value)):
+            self._check_input(name, x, "n_k")
+        if key.shape[:2] != value.shape[:2]:
+            raise ValueError(f"key and value must have the same batch size and length n_k; "
+                             f"got key {tuple(key.shape)} and value {tuple(value.shape)} "
+                             f"(batch, n_k, {d})")
+        return self._project_key_value(key, value)
+
+    def attend(self, query: Tensor, k_heads: Tensor, v_heads: Tensor,
+               mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Multi-head attention of ``query`` over keys and values already split into heads
+        (by :meth:`project_key_value`, possibly concatenated over several calls).
+
+        ``query (batch, n_q, d_model)``, ``k_heads`` and ``v_heads (batch, num_heads, n_k,
+        d_model / num_heads)``, ``mask`` as in ``forward`` → ``(output (batch, n_q, d_model),
+        weights (batch, num_heads, n_q, n_k))``; ``attend(q, *project_key_value(k, v), mask)``
+        is ``forward(q, k, v, mask)``, bit for bit.
+        """
+        self._check_input("query", query, "n_q")
+        h, d_h = self.num_heads, self.head_size
+        for name, x in (("k_heads", k_heads), ("v_heads", v_heads)):
+            x = _require_float_tensor(name, x, 4, f"(batch, {h}, n_k, {d_h})")
+            if x.dim() != 4 or x.shape[1] != h or x.shape[3] != d_h:
+                raise ValueError(f"{name} must have shape (batch, {h}, n_k, {d_h}) "
+                                 f"(batch, num_heads, n_k, d_model / num_heads); got "
+                                 f"{tuple(x.shape)}")
+            if x.dtype != query.dtype:
+                raise TypeError(f"{name} is {x.dtype} but query is {query.dtype}")
+        if not query.shape[0] == k_heads.shape[0] == v_heads.shape[0]:
+            raise ValueError(f"query, k_heads and v_heads must have the same batch size; got "
+                             f"{tuple(query.shape)}, {tuple(k_heads.shape)}, "
+                             f"{tuple(v_heads.shape)}")
+        if k_heads.shape[2] != v_heads.shape[2]:
+            raise ValueError(f"k_heads and v_heads must have the same length n_k; got "
+                             f"{tuple(k_heads.shape)} and {tuple(v_heads.shape)}")
+        return self._attend(query, k_heads, v_heads, mask)
+
+    def _project_key_value(self, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
         k = split_heads(self.w_key(key), self.num_heads)  # (batch, h, n_k, d_h)
         v = split_heads(self.w_value(value), self.num_heads)  # (batch, h, n_k, d_h)
+        return k, v
+
+    def _attend(self, query: Tensor, k: Tensor, v: Tensor,
+                mask: Tensor | None) -> tuple[Tensor, Tensor]:
+        q = split_heads(self.w_query(query), self.num_heads)  # (batch, h, n_q, d_h)
         if mask is not None and isinstance(mask, Tensor) and mask.dim() == 3:
             mask = mask.unsqueeze(1)  # (batch, 1, n_q, n_k): the same for every head
         heads, weights = scaled_dot_product_attention(q, k, v, mask)  # each head on its own
         return self.w_out(merge_heads(heads)), weights  # Concat(head₁, …, head_h) W^O
 
-    def _check(self, query: Tensor, key: Tensor, value: Tensor) -> None:
+    def _check_input(self, name: str, x: object, n: str) -> None:
         d = self.d_model
+        x = _require_float_tensor(name, x, 3, f"(batch, {n}, {d})")
+        if x.dim() != 3 or x.shape[-1] != d:
+            raise ValueError(f"{name} must have shape (batch, {n}, {d}); got {tuple(x.shape)}")
+        if x.dtype != self.w_query.weight.dtype:
+            raise TypeError(f"the module's weights are {self.w_query.weight.dtype} but "
+                            f"{name} is {x.dtype}; convert one side (e.g. module.double())")
+
+    def _check(self, query: Tensor, key: Tensor, value: Tensor) -> None:
         for name, x, n in (("query", query, "n_q"), ("key", key, "n_k"), ("value", value, "n_k")):
-            x = _require_float_tensor(name, x, 3, f"(batch, {n}, {d})")
-            if x.dim() != 3 or x.shape[-1] != d:
-                raise ValueError(f"{name} must have shape (batch, {n}, {d}); got "
-                                 f"{tuple(x.shape)}")
-            if x.dtype != self.w_query.weight.dtype:
-                raise TypeError(f"the module's weights are {self.w_query.weight.dtype} but "
-                                f"{name} is {x.dtype}; convert one side (e.g. module.double())")
+            self._check_input(name, x, n)
         if not query.shape[0] == key.shape[0] == value.shape[0]:
             raise ValueError(f"query, key and value must have the same batch size; got "
                              f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}")

@@ -119,10 +119,13 @@ class Decoder(nn.Module):
 @dataclass(frozen=True)
 class Translation:
     """Output of :func:`greedy_decode`: ``tokens (batch, m)`` (``<eos>``/``<pad>`` after the
-    end) and ``weights (batch, m, n)`` (zeros without attention)."""
+    end) and ``weights (batch, m, n)`` (zeros without attention); ``logits (batch, m, vocab)``
+    of every step where the decoder keeps them (chapter 10's ``Transformer.translate``), else
+    None."""
 
     tokens: Tensor
     weights: Tensor
+    logits: Tensor | None = None
 
 
 class Seq2Seq(nn.Module):
@@ -196,13 +199,19 @@ def decode_greedy(decoder: Decoder, states: Tensor, final: Tensor, mask: Tensor,
 
 
 @torch.no_grad()
-def greedy_decode(model: Seq2Seq, source: Tensor, source_mask: Tensor, max_length: int,
+def greedy_decode(model: nn.Module, source: Tensor, source_mask: Tensor, max_length: int,
                   bos_id: int = 1, eos_id: int = 2) -> Translation:
-    """Translate greedily (see :func:`decode_greedy`).
+    """Translate greedily (see :func:`decode_greedy`), with the model in eval mode.
 
+    ``model`` is a :class:`Seq2Seq`, or any model with its own ``translate(source,
+    source_mask, max_length, bos_id, eos_id)`` method (chapter 10's
+    :class:`~course_utils.transformer.Transformer`), which is then called instead.
     ``source (batch, n)``, ``source_mask (batch, n)`` → :class:`Translation`.
     """
     model.eval()
+    translate = getattr(model, "translate", None)
+    if callable(translate):  # the model decodes itself (a Transformer, with its k/v cache)
+        return translate(source, source_mask, max_length, bos_id=bos_id, eos_id=eos_id)
     states, final = model.encoder(source, source_mask)
     return decode_greedy(model.decoder, states, final, source_mask, max_length, bos_id, eos_id)
 
@@ -221,9 +230,10 @@ def exact_and_token_accuracy(predicted: Sequence[Sequence[str]],
     return exact / len(reference), (right / total if total else 1.0)
 
 
-def evaluate_by_length(model: Seq2Seq, task, pairs, buckets: Sequence[tuple[int, int]],
+def evaluate_by_length(model: nn.Module, task, pairs, buckets: Sequence[tuple[int, int]],
                        batch_size: int = 500) -> dict[str, tuple[float, float]]:
-    """Exact match and token accuracy of greedy translations, per source-length bucket.
+    """Exact match and token accuracy of greedy translations (:func:`greedy_decode`: a
+    :class:`Seq2Seq` or a model with a ``translate`` method), per source-length bucket.
 
     Returns ``{"lo–hi": (exact, token)}`` for every bucket (inclusive bounds) that holds pairs.
     """
