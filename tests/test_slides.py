@@ -98,7 +98,9 @@ def test_a_heading_inside_a_text_cell_starts_a_new_cell():
     new = nbformat.v4
     cells = [new.new_markdown_cell("Intro text.\n\n## 2 · Next part\n\nBody."),
              new.new_markdown_cell("```python\n# a comment, not a heading\n```"),
-             new.new_markdown_cell("<details><summary>S</summary>\n\n### inside\n</details>")]
+             new.new_markdown_cell("<details><summary>S</summary>\n\n### inside\n</details>\n\n"
+                                   "## Summary\n\nDone.")]
     split = tag_slides.split_at_headings(cells)
     assert [c.source for c in split] == [
-        "Intro text.", "## 2 · Next part\n\nBody.", cells[1].source, cells[2].source]
+        "Intro text.", "## 2 · Next part\n\nBody.", cells[1].source,
+        "<details><summary>S</summary>\n\n### inside\n</details>", "## Summary\n\nDone."]

@@ -62,17 +62,19 @@ def lecture_plans(guide: str) -> dict[str, list[tuple[str, str]]]:
 
 def split_at_headings(cells: list) -> list:
     """``cells`` with every text cell that has a heading after its first line split there, so
-    that each section heading starts a cell (and so a slide). Fenced code and ``<details>``
-    cells are left whole."""
+    that each section heading starts a cell (and so a slide). Headings in fenced code or
+    inside ``<details>`` … ``</details>`` do not count."""
     result = []
     for cell in cells:
-        if cell.cell_type != "markdown" or cell.source.lstrip().startswith("<details>"):
+        if cell.cell_type != "markdown":
             result.append(cell)
             continue
-        parts, fenced = [[]], False
+        parts, fenced, folded = [[]], False, False
         for line in cell.source.splitlines():
             fenced ^= line.lstrip().startswith("```")
-            if not fenced and re.match(r"#{1,3} ", line) and any(x.strip() for x in parts[-1]):
+            folded = (folded or "<details" in line) and "</details>" not in line
+            if (not fenced and not folded and re.match(r"#{1,3} ", line)
+                    and any(x.strip() for x in parts[-1])):
                 parts.append([])
             parts[-1].append(line)
         texts = ["\n".join(p).strip("\n") for p in parts]
