@@ -25,19 +25,22 @@ decodes greedily with or without a key/value cache (:class:`LayerCache`).
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor, nn
 
+from . import set_seed
 from .attention import MultiHeadAttention, _require_float_tensor
 from .positional import sinusoidal_encoding
 from .seq2seq import Translation
-from .translation import Batch
+from .training import train
+from .translation import Batch, make_batch
 
 __all__ = ["FeedForward", "EncoderBlock", "causal_mask", "DecoderBlock", "LayerCache",
-           "Transformer"]
+           "Transformer", "warmup_then_decay", "train_transformer"]
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -545,3 +548,39 @@ class Transformer(nn.Module):
         if source_mask.shape != shape:
             raise ValueError(f"source_mask must have shape {tuple(shape)} (batch, n), the "
                              f"source's; got {tuple(source_mask.shape)}")
+
+
+# ============================================================================ training
+def warmup_then_decay(steps: int, warmup: int) -> Callable[[int], float]:
+    """The learning-rate multiplier of step 1 … ``steps``: linear warm-up over ``warmup``
+    steps, then a linear decay that reaches 1 / (steps − warmup + 1) at the last step."""
+    _positive_int("steps", steps)
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or not 0 <= warmup < steps:
+        raise ValueError(f"warmup must be an int in [0, steps), got {warmup!r}")
+
+    def multiplier(step: int) -> float:
+        if step <= warmup:
+            return step / warmup
+        return (steps - step + 1) / (steps - warmup + 1)
+    return multiplier
+
+
+def train_transformer(task, train_pairs, steps: int = 770, batch_size: int = 64,
+                      lr: float = 3e-3, warmup: int = 100, seed: int = 0,
+                      progress: bool = True, **config: int
+                      ) -> tuple[Transformer, dict[str, list[float]]]:
+    """Train a fresh :class:`Transformer` on random batches of ``train_pairs`` as chapter 02's
+    ``train_translator`` trains an RNN (teacher forcing, Adam, gradients clipped to norm 1,
+    batches drawn with ``random.Random(seed)``), with the learning rate warmed up over
+    ``warmup`` steps and then decayed linearly (:func:`warmup_then_decay`). ``config`` goes to
+    :class:`Transformer` (``d_model``, ``num_heads``, ``d_ff``, ``num_layers``). Returns the
+    model (in eval mode) and the loss history. Chapter 10's checkpoint is this with the
+    defaults (``tools/train_chapter10.py``)."""
+    set_seed(seed)
+    model = Transformer(len(task.source_vocab), len(task.target_vocab), **config)
+    rng = random.Random(seed)
+    history = train(model, lambda step: model.loss(make_batch(rng.sample(train_pairs, batch_size),
+                                                              task)),
+                    steps=steps, lr=lr, progress=progress, description="transformer",
+                    max_grad_norm=1.0, schedule=warmup_then_decay(steps, warmup))
+    return model.eval(), history

@@ -903,3 +903,59 @@ def test_chapter_09_diagnoses():
                                 lambda s, c: online(s, c, upside_down=True)), "must be ≤ 1")
     assert_wrong(check_exercise("online_logsumexp", lambda s, c: online(s, c, add_max=False)),
                  "not added back")
+
+
+# ======================================================================= chapter 10
+def ref_shift_right(target_out, bos_id):
+    rows = []
+    for row in target_out.tolist():
+        shifted = [bos_id, *row[:-1]]
+        rows.append([0 if i == 2 else i for i in shifted])
+    return torch.tensor(rows)
+
+
+def ref_attend_with_cache(q_t, k_t, v_t, k_cache, v_cache):
+    keys = torch.cat([k_cache, k_t], dim=-2)
+    values = torch.cat([v_cache, v_t], dim=-2)
+    weights = torch.softmax(q_t @ keys.transpose(-2, -1) / keys.shape[-1] ** 0.5, dim=-1)
+    return weights @ values
+
+
+def test_shift_right_right_and_wrong():
+    assert check_exercise("shift_right", ref_shift_right).passed
+    keep_eos = lambda t, b: torch.cat([torch.full_like(t[:, :1], b), t[:, :-1]], dim=1)  # noqa: E731
+    assert_wrong(check_exercise("shift_right", keep_eos), "still there", case=2)
+    too_long = lambda t, b: torch.cat([torch.full_like(t[:, :1], b), t], dim=1)  # noqa: E731
+    assert_wrong(check_exercise("shift_right", too_long), "one longer")
+    assert_wrong(check_exercise("shift_right", lambda t, b: t.clone()), "unchanged")
+    left = lambda t, b: torch.cat([t[:, 1:], torch.full_like(t[:, :1], b)], dim=1)  # noqa: E731
+    assert_wrong(check_exercise("shift_right", left), "start with bos_id")
+    fixed_bos = lambda t, b: ref_shift_right(t, 1)  # noqa: E731
+    assert_wrong(check_exercise("shift_right", fixed_bos), "= 7", case=3)
+
+    def in_place(t, b):
+        t[:, 1:] = t[:, :-1].clone()
+        t[:, 0] = b
+        return t.masked_fill(t == 2, 0)
+    assert_wrong(check_exercise("shift_right", in_place), "in place")
+
+
+def test_attend_with_cache_right_and_wrong():
+    assert check_exercise("attend_with_cache", ref_attend_with_cache).passed
+
+    def only_cache(q, k, v, kc, vc):
+        return torch.softmax(q @ kc.mT / kc.shape[-1] ** 0.5, dim=-1) @ vc
+
+    def unscaled(q, k, v, kc, vc):
+        keys, values = torch.cat([kc, k], -2), torch.cat([vc, v], -2)
+        return torch.softmax(q @ keys.mT, dim=-1) @ values
+
+    def wrong_axis(q, k, v, kc, vc):
+        keys, values = torch.cat([kc, k], -2), torch.cat([vc, v], -2)
+        return torch.softmax(q @ keys.mT / keys.shape[-1] ** 0.5, dim=-2) @ values
+
+    assert_wrong(check_exercise("attend_with_cache", only_cache), "attends to itself")
+    assert_wrong(check_exercise("attend_with_cache", unscaled), "√d")
+    assert_wrong(check_exercise("attend_with_cache", wrong_axis), "wrong axis")
+    assert_wrong(check_exercise("attend_with_cache", lambda q, k, v, kc, vc: v.clone()),
+                 "only to itself")
