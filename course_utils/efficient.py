@@ -33,7 +33,8 @@ from torch.utils._pytree import tree_flatten
 
 from .attention import _check_mask, _require_float_tensor, _require_same_batch, _require_same_dtype
 
-__all__ = ["OnlineSoftmax", "chunked_attention", "naive_attention", "peak_tensor_memory"]
+__all__ = ["OnlineSoftmax", "chunked_attention", "naive_attention", "peak_tensor_memory",
+           "saved_for_backward"]
 
 
 class OnlineSoftmax:
@@ -186,3 +187,22 @@ def peak_tensor_memory(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tup
     with torch.no_grad(), _TensorMemory() as counter:
         result = fn(*args, **kwargs)
     return result, counter.peak
+
+
+def saved_for_backward(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, int]:
+    """Run ``fn(*args, **kwargs)`` and count the bytes autograd keeps for the backward pass.
+
+    Every tensor saved for backward during the call (through
+    :func:`torch.autograd.graph.saved_tensors_hooks`) is counted by its storage, each storage
+    once (views share one), so the count is exact and the same on every machine. Returns
+    ``(fn's result, bytes)``; the graph lives as long as the result does.
+    """
+    storages: dict[int, int] = {}
+
+    def pack(t: Tensor) -> Tensor:
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        result = fn(*args, **kwargs)
+    return result, sum(storages.values())

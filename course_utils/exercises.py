@@ -1160,10 +1160,17 @@ def _shift_mistakes(args: tuple, got: Tensor, expected: Tensor) -> str | None:
                 "<eos> (it stops there), so replace it by <pad> (0)")
     if torch.equal(got, target_out):
         return "the target is returned unchanged: put bos_id first and move every id right"
+    unmasked_left = torch.cat([target_out[:, 1:], torch.full_like(target_out[:, :1], bos_id)],
+                              dim=1)
+    if torch.equal(got[:, :-1], target_out[:, 1:]) or torch.equal(
+            got, unmasked_left.masked_fill(unmasked_left == 2, 0)):
+        return ("the row is shifted the wrong way (left): the input is <bos> followed by the "
+                "target moved one place to the RIGHT")
     if (got[:, 0] != bos_id).any():
         return f"every row must start with bos_id (= {bos_id} in this case)"
-    if torch.equal(got[:, 1:], target_out[:, 1:]) or torch.equal(got[:, :-1], target_out[:, 1:]):
-        return "the row is shifted the wrong way: the input is the target moved one place RIGHT"
+    if torch.equal(got[:, 1:], target_out[:, 1:].masked_fill(target_out[:, 1:] == 2, 0)):
+        return ("nothing moved: bos_id only replaced the first word. Put it in front and move "
+                "every id one place right (dropping the last column)")
     return (f"the input differs.\n  expected {expected.tolist()}\n  got      {got.tolist()}")
 
 
@@ -1202,6 +1209,16 @@ def _cache_mistakes(args: tuple, got: Tensor, expected: Tensor) -> str | None:
         return "the scores are not scaled: divide q·k by √d (d = the keys' size)"
     if _close(got, attend(keys, values, float(d))):
         return "the scores were divided by d; scaled dot-product attention divides by √d"
+    d_v = v_t.shape[-1]
+    if d_v != d and _close(got, attend(keys, values, d_v ** 0.5)):
+        return "the scores were divided by √d_v; divide by √d, the size of the queries and keys"
+    if _close(got, attend(keys, values, keys.shape[-2] ** 0.5)):
+        return ("the scores were divided by √(t + 1), the number of keys; divide by √d, the size "
+                "of the queries and keys")
+    if _close(got, v_cache[..., :1, :]):
+        return ("the output is the first cached value: a causal mask built for one query (e.g. "
+                "is_causal=True) lets it see only key 0. No mask is needed here — nothing in "
+                "the cache is in the future")
     if _close(got, values.sum(dim=-2, keepdim=True)):
         return ("every weight is 1: the softmax went over the wrong axis — normalise the "
                 "scores (..., 1, t + 1) over the keys, dim=-1")

@@ -230,3 +230,17 @@ def test_no_queries_and_numpy_chunk_sizes():
     q, k, v = qkv((2,), 6, 5, 4, 3, torch.float32)
     torch.testing.assert_close(chunked_attention(q, k, v, chunk_size=np.int64(4)),
                                torch_sdpa(q, k, v), **tol(torch.float32))
+
+
+def test_saved_for_backward_counts_each_storage_once():
+    from course_utils.efficient import saved_for_backward
+
+    x = torch.randn(1000, requires_grad=True)
+    result, nbytes = saved_for_backward(lambda: (x * x).sum())   # saves x twice: one storage
+    assert nbytes == 4000 and result.requires_grad
+    _, nbytes = saved_for_backward(lambda: x.exp().sum())      # saves its output
+    assert nbytes == 4000
+    _, nbytes = saved_for_backward(lambda: (x.double() * 2).sum())  # the cast saves nothing
+    assert nbytes == 0
+    with torch.no_grad():
+        assert saved_for_backward(lambda: x.exp())[1] == 0      # no graph, nothing kept

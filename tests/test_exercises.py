@@ -929,7 +929,15 @@ def test_shift_right_right_and_wrong():
     assert_wrong(check_exercise("shift_right", too_long), "one longer")
     assert_wrong(check_exercise("shift_right", lambda t, b: t.clone()), "unchanged")
     left = lambda t, b: torch.cat([t[:, 1:], torch.full_like(t[:, :1], b)], dim=1)  # noqa: E731
-    assert_wrong(check_exercise("shift_right", left), "start with bos_id")
+    assert_wrong(check_exercise("shift_right", left), "wrong way")
+
+    def overwrite_first(t, b):
+        s = t.clone()
+        s[:, 0] = b
+        return s.masked_fill(s == 2, 0)
+    assert_wrong(check_exercise("shift_right", overwrite_first), "nothing moved")
+    assert_wrong(check_exercise("shift_right", lambda t, b: torch.full_like(t, 5)),
+                 "start with bos_id")
     fixed_bos = lambda t, b: ref_shift_right(t, 1)  # noqa: E731
     assert_wrong(check_exercise("shift_right", fixed_bos), "= 7", case=3)
 
@@ -959,3 +967,18 @@ def test_attend_with_cache_right_and_wrong():
     assert_wrong(check_exercise("attend_with_cache", wrong_axis), "wrong axis")
     assert_wrong(check_exercise("attend_with_cache", lambda q, k, v, kc, vc: v.clone()),
                  "only to itself")
+
+    def causal_flag(q, k, v, kc, vc):  # PyTorch's causal mask is top-left aligned
+        return torch.nn.functional.scaled_dot_product_attention(
+            q, torch.cat([kc, k], -2), torch.cat([vc, v], -2), is_causal=True)
+
+    def by_sqrt(size_of):
+        def attend(q, k, v, kc, vc):
+            keys, values = torch.cat([kc, k], -2), torch.cat([vc, v], -2)
+            return torch.softmax(q @ keys.mT / size_of(keys, values) ** 0.5, dim=-1) @ values
+        return attend
+
+    assert_wrong(check_exercise("attend_with_cache", causal_flag), "is_causal")
+    assert_wrong(check_exercise("attend_with_cache", by_sqrt(lambda k, v: v.shape[-1])), "√d_v")
+    assert_wrong(check_exercise("attend_with_cache", by_sqrt(lambda k, v: k.shape[-2])),
+                 "number of keys", case=2)
