@@ -325,8 +325,9 @@ class MultiHeadAttention(nn.Module):
     def forward(self, query: Tensor, key: Tensor, value: Tensor,
                 mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         self._check(query, key, value)
-        k, v = self._project_key_value(key, value)
-        return self._attend(query, k, v, mask)
+        q = split_heads(self.w_query(query), self.num_heads)  # (batch, h, n_q, d_h)
+        k, v = self._project_key_value(key, value)  # (batch, h, n_k, d_h) each
+        return self._attend_heads(q, k, v, mask)
 
     def project_key_value(self, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
         """The heads' keys K W_i^K and values V W_i^V, computed once so that they can be kept.
@@ -370,16 +371,18 @@ class MultiHeadAttention(nn.Module):
         if k_heads.shape[2] != v_heads.shape[2]:
             raise ValueError(f"k_heads and v_heads must have the same length n_k; got "
                              f"{tuple(k_heads.shape)} and {tuple(v_heads.shape)}")
-        return self._attend(query, k_heads, v_heads, mask)
+        q = split_heads(self.w_query(query), self.num_heads)  # (batch, h, n_q, d_h)
+        return self._attend_heads(q, k_heads, v_heads, mask)
 
     def _project_key_value(self, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
         k = split_heads(self.w_key(key), self.num_heads)  # (batch, h, n_k, d_h)
         v = split_heads(self.w_value(value), self.num_heads)  # (batch, h, n_k, d_h)
         return k, v
 
-    def _attend(self, query: Tensor, k: Tensor, v: Tensor,
-                mask: Tensor | None) -> tuple[Tensor, Tensor]:
-        q = split_heads(self.w_query(query), self.num_heads)  # (batch, h, n_q, d_h)
+    def _attend_heads(self, q: Tensor, k: Tensor, v: Tensor,
+                      mask: Tensor | None) -> tuple[Tensor, Tensor]:
+        # The order q, k, v of the projections is kept as it always was: autograd sums the
+        # gradients of a shared input in that order, and the chapters' trained numbers with it.
         if mask is not None and isinstance(mask, Tensor) and mask.dim() == 3:
             mask = mask.unsqueeze(1)  # (batch, 1, n_q, n_k): the same for every head
         heads, weights = scaled_dot_product_attention(q, k, v, mask)  # each head on its own
