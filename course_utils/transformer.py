@@ -53,6 +53,32 @@ def _is_relu(activation: object) -> bool:
     return activation is torch.nn.functional.relu or isinstance(activation, nn.ReLU)
 
 
+def _check_torch_layer(layer: object, kind: type[nn.Module]) -> None:
+    """The PyTorch layers a block can copy: ``kind``, post-norm, batch first, ReLU."""
+    if not isinstance(layer, kind):
+        raise TypeError(f"layer must be a torch.nn.{kind.__name__}, got {type(layer).__name__}")
+    if layer.norm_first:
+        raise ValueError("only post-norm layers (norm_first=False) match the notes' block")
+    if not layer.self_attn.batch_first:
+        raise ValueError("build the layer with batch_first=True")
+    if not _is_relu(layer.activation):
+        raise ValueError(f"only activation='relu' is supported, got {layer.activation!r}")
+
+
+def _copy_weights(*pairs: tuple[nn.Module, nn.Module]) -> None:
+    """Copy each (ours, theirs) Linear or LayerNorm: weight, bias (a layer built with
+    bias=False has none: a zero bias is the same) and a LayerNorm's eps."""
+    with torch.no_grad():
+        for ours, theirs in pairs:
+            ours.weight.copy_(theirs.weight)
+            if theirs.bias is None:
+                ours.bias.zero_()
+            else:
+                ours.bias.copy_(theirs.bias)
+            if isinstance(ours, nn.LayerNorm):
+                ours.eps = theirs.eps
+
+
 class FeedForward(nn.Module):
     """The position-wise 2-layer network: ``(..., d_model)`` → ``(..., d_model)``,
     FFN(x) = W₂ ReLU(W₁ x + b₁) + b₂ with a hidden width ``d_ff``."""
@@ -101,30 +127,13 @@ class EncoderBlock(nn.Module):
     def from_torch(cls, layer: nn.TransformerEncoderLayer) -> EncoderBlock:
         """A copy with the weights of a ``torch.nn.TransformerEncoderLayer`` built with
         ``batch_first=True, norm_first=False, activation="relu"``."""
-        if not isinstance(layer, nn.TransformerEncoderLayer):
-            raise TypeError(f"layer must be a torch.nn.TransformerEncoderLayer, got "
-                            f"{type(layer).__name__}")
-        if layer.norm_first:
-            raise ValueError("only post-norm layers (norm_first=False) match the notes' block")
-        if not layer.self_attn.batch_first:
-            raise ValueError("build the layer with batch_first=True")
-        activation = layer.activation
-        if not (activation is torch.nn.functional.relu or isinstance(activation, nn.ReLU)):
-            raise ValueError(f"only activation='relu' is supported, got {activation!r}")
+        _check_torch_layer(layer, nn.TransformerEncoderLayer)
         d_model = layer.linear1.in_features
         block = cls(d_model, layer.self_attn.num_heads, layer.linear1.out_features,
                     layer.dropout.p).to(layer.linear1.weight.dtype)
         block.attention = MultiHeadAttention.from_torch(layer.self_attn)
-        with torch.no_grad():
-            for ours, theirs in ((block.ffn.linear1, layer.linear1),
-                                 (block.ffn.linear2, layer.linear2),
-                                 (block.norm1, layer.norm1), (block.norm2, layer.norm2)):
-                ours.weight.copy_(theirs.weight)
-                if theirs.bias is None:  # a layer built with bias=False: a zero bias is the same
-                    ours.bias.zero_()
-                else:
-                    ours.bias.copy_(theirs.bias)
-        block.norm1.eps, block.norm2.eps = layer.norm1.eps, layer.norm2.eps
+        _copy_weights((block.ffn.linear1, layer.linear1), (block.ffn.linear2, layer.linear2),
+                      (block.norm1, layer.norm1), (block.norm2, layer.norm2))
         return block.train(layer.training)
 
 
@@ -295,33 +304,16 @@ class DecoderBlock(nn.Module):
         Its output then equals ``layer(x, memory, tgt_mask=~self_mask,
         memory_key_padding_mask=~source_mask)`` (torch's boolean masks mean True = *masked*).
         """
-        if not isinstance(layer, nn.TransformerDecoderLayer):
-            raise TypeError(f"layer must be a torch.nn.TransformerDecoderLayer, got "
-                            f"{type(layer).__name__}")
-        if layer.norm_first:
-            raise ValueError("only post-norm layers (norm_first=False) match the notes' block")
-        if not layer.self_attn.batch_first:
-            raise ValueError("build the layer with batch_first=True")
-        if not _is_relu(layer.activation):
-            raise ValueError(f"only activation='relu' is supported, got {layer.activation!r}")
+        _check_torch_layer(layer, nn.TransformerDecoderLayer)
         weight = layer.linear1.weight
         block = cls(layer.linear1.in_features, layer.self_attn.num_heads,
                     layer.linear1.out_features, layer.dropout.p)
         block.self_attention = MultiHeadAttention.from_torch(layer.self_attn)
         block.cross_attention = MultiHeadAttention.from_torch(layer.multihead_attn)
         block = block.to(device=weight.device, dtype=weight.dtype)
-        with torch.no_grad():
-            for ours, theirs in ((block.ffn.linear1, layer.linear1),
-                                 (block.ffn.linear2, layer.linear2), (block.norm1, layer.norm1),
-                                 (block.norm2, layer.norm2), (block.norm3, layer.norm3)):
-                ours.weight.copy_(theirs.weight)
-                if theirs.bias is None:  # a layer built with bias=False: a zero bias is the same
-                    ours.bias.zero_()
-                else:
-                    ours.bias.copy_(theirs.bias)
-        for ours, theirs in ((block.norm1, layer.norm1), (block.norm2, layer.norm2),
-                             (block.norm3, layer.norm3)):
-            ours.eps = theirs.eps
+        _copy_weights((block.ffn.linear1, layer.linear1), (block.ffn.linear2, layer.linear2),
+                      (block.norm1, layer.norm1), (block.norm2, layer.norm2),
+                      (block.norm3, layer.norm3))
         return block.train(layer.training)
 
 

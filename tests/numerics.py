@@ -18,3 +18,21 @@ def gen(seed: int) -> torch.Generator:
 def randn(*shape: int, dtype: torch.dtype, seed: int = 0) -> torch.Tensor:
     """Standard normal numbers drawn in float64 (the same values for every dtype)."""
     return torch.randn(*shape, generator=gen(seed), dtype=torch.float64).to(dtype)
+
+
+def randomised_layer(layer_cls: type, d_model: int, num_heads: int, d_ff: int,
+                     dtype: torch.dtype, seed: int = 0, dropout: float = 0.0,
+                     **kwargs) -> torch.nn.Module:
+    """A ``torch.nn.TransformerEncoderLayer`` or ``TransformerDecoderLayer`` (batch first) in
+    eval mode. The biases (zeros at init) and the LayerNorm affine (ones and zeros at init) are
+    made random so that copying them is tested too."""
+    torch.manual_seed(seed)
+    layer = layer_cls(d_model, num_heads, d_ff, dropout=dropout, batch_first=True,
+                      **kwargs).to(dtype).eval()
+    with torch.no_grad():
+        for i, (name, p) in enumerate(layer.named_parameters()):
+            if name.endswith("bias"):
+                p.copy_(randn(*p.shape, dtype=dtype, seed=seed + 1000 + i) * 0.5)
+            elif name.startswith("norm"):  # LayerNorm weight
+                p.copy_(1 + randn(*p.shape, dtype=dtype, seed=seed + 1000 + i) * 0.3)
+    return layer

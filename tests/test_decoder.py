@@ -17,7 +17,7 @@ import itertools
 import pytest
 import torch
 import torch.nn.functional as F
-from numerics import randn
+from numerics import randn, randomised_layer
 from numerics import tol as numeric_tol
 from torch import nn
 
@@ -66,18 +66,9 @@ def tol(dtype: torch.dtype) -> dict[str, float]:
 
 def torch_layer(d_model: int, num_heads: int, d_ff: int, dtype: torch.dtype, seed: int = 0,
                 dropout: float = 0.0, **kwargs) -> nn.TransformerDecoderLayer:
-    """torch's layer in eval mode. The biases (zeros at init) and the LayerNorm affine (ones and
-    zeros at init) are made random so that copying them is tested too."""
-    torch.manual_seed(seed)
-    layer = nn.TransformerDecoderLayer(d_model, num_heads, d_ff, dropout=dropout,
-                                       batch_first=True, **kwargs).to(dtype).eval()
-    with torch.no_grad():
-        for i, (name, p) in enumerate(layer.named_parameters()):
-            if name.endswith("bias"):
-                p.copy_(randn(*p.shape, dtype=dtype, seed=seed + 1000 + i) * 0.5)
-            elif name.startswith("norm"):  # LayerNorm weight
-                p.copy_(1 + randn(*p.shape, dtype=dtype, seed=seed + 1000 + i) * 0.3)
-    return layer
+    """torch's layer in eval mode, with random biases and LayerNorm affine."""
+    return randomised_layer(nn.TransformerDecoderLayer, d_model, num_heads, d_ff, dtype, seed,
+                            dropout, **kwargs)
 
 
 def source_padding(batch: int = BATCH, n: int = N) -> torch.Tensor:
