@@ -3,14 +3,36 @@
 Every chapter notebook imports its mechanisms from here, so a mechanism is written once,
 tested once (``tests/``) and reused by the chapters that come after the one that builds it.
 
-Public API (see DESIGN.md): :func:`set_seed`, :func:`device`, and one module per concern:
+Public API: :func:`set_seed`, :func:`device`, :func:`progress`, :func:`reset_progress`, and
+one module per concern. Conventions of every module: batch first, ``(batch, ..., n, d)``; a
+boolean mask is **True = may attend** (as in ``torch.nn.functional.scaled_dot_product_attention``;
+``torch.nn.MultiheadAttention``'s mask means the opposite and is converted at the boundary);
+float32 and float64 keep their dtype; bad input raises a ``ValueError``/``TypeError`` naming
+the argument.
 
-* ``attention``  score → softmax → weighted sum; additive attention
-* ``heatmaps``   static heatmaps and the live heatmap explorer (widgets)
-* ``quiz``       quizzes from ``quizzes/*.yaml``, graded in Python or as widgets
-* ``exercises``  checkers for the learner's functions
-* ``memory``     the notes' three memories in a tiny RNN; key-value retrieval
-* ``tasks``      generated toy tasks;  ``training``  a training loop with a progress bar
+Mechanisms (what the notes teach; torch only):
+
+* ``attention``    score → softmax → weighted sum; additive attention; multi-head attention
+* ``positional``   sinusoidal positional encoding
+* ``transformer``  encoder and decoder blocks, the Transformer, the key/value cache
+* ``ntm``          Neural Turing Machine addressing, read, write; the NTM and an LSTM baseline
+* ``efficient``    exact attention in chunks with an online softmax
+
+The chapters' worlds (toy tasks, their models, training, checkpoints):
+
+* ``memory``       the notes' three memories in a tiny RNN; key-value retrieval
+* ``tasks``        generated toy tasks;  ``translation``  chapter 02's toy language pair
+* ``seq2seq``      RNN encoder-decoder with or without attention
+* ``captioning``   image captioning with attention;  ``reading``  a multi-hop memory network
+* ``relations``    chapter 05's two-relation task
+* ``training``     a training loop with a progress bar;  ``checkpoints``  safetensors + SHA-256
+
+The learner's tools:
+
+* ``heatmaps``     static heatmaps and the live heatmap explorers (widgets)
+* ``quiz``         quizzes from ``quizzes/*.yaml``, graded in Python or as widgets
+* ``exercises``    checkers for the learner's functions
+* ``records``      the learner's progress, remembered between sessions
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The lecture notes' own questions must be in the quizzes, in the notes' words, with the
-notes' answers as the correct options (DESIGN.md: "the notes' own questions are among them")."""
+notes' answers as the correct options."""
 
 from __future__ import annotations
 

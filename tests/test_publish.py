@@ -19,7 +19,7 @@ import vendor_web
 import yaml
 from web_export import ROOT, chapters
 
-NOTES = ROOT.parent / "shared" / "notes" / "lecture-notes.md"
+NOTES_TERMS = ROOT / "docs" / "notes_terms.yaml"   # the notes' own "English (中文)" pairs
 CHAPTERS = chapters()
 
 
@@ -126,10 +126,14 @@ def test_chapter_pages_fold_the_quiz_answers_and_drop_speaker_notes(built_site):
 
 
 def test_glossary_covers_the_notes_terms():
+    notes = yaml.safe_load(NOTES_TERMS.read_text(encoding="utf-8"))
+    assert len(notes) == 13 and all(
+        set(t) == {"english", "chinese", "section", "chapter"} for t in notes), NOTES_TERMS
+    chapter_stems = {path.stem for path in CHAPTERS}
+    assert {t["chapter"] for t in notes} <= chapter_stems
     terms = build_site.load_glossary()
-    notes = NOTES.read_text(encoding="utf-8")
-    in_notes = set(re.findall(r"\(([\u4e00-\u9fff]+)\)", notes))
-    from_notes = {t.chinese for t in terms if t.source == "notes"}
+    in_notes = {(t["english"], t["chinese"], t["chapter"]) for t in notes}
+    from_notes = {(t.english, t.chinese, t.chapter) for t in terms if t.source == "notes"}
     assert in_notes == from_notes, (sorted(in_notes - from_notes), sorted(from_notes - in_notes))
     assert len({t.english.lower() for t in terms}) == len(terms), "a term is listed twice"
 
