@@ -9,14 +9,19 @@ Nothing is downloaded.
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 __all__ = ["checkpoint_dir", "sha256", "save_checkpoint", "load_checkpoint"]
 
 MANIFEST = "SHA256SUMS"
+# A line as GNU sha256sum writes it: the digest (either case), then "  name" (text mode) or
+# " *name" (binary mode); read_text has already turned CRLF line ends into "\n".
+MANIFEST_LINE = re.compile(r"([0-9a-fA-F]{64}) [ *](.+)")
 
 
 def checkpoint_dir(chapter: str) -> Path:
@@ -32,9 +37,16 @@ def _read_manifest(folder: Path) -> dict[str, str]:
     manifest = folder / MANIFEST
     if not manifest.is_file():
         return {}
-    entries = (line.split(maxsplit=1) for line in manifest.read_text().splitlines()
-               if line.strip())
-    return {name.strip(): digest for digest, name in entries}
+    entries = {}
+    for number, line in enumerate(manifest.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        match = MANIFEST_LINE.fullmatch(line)
+        if match is None:
+            raise ValueError(f"{folder.name}/{MANIFEST} line {number} is not '<sha256>  <file>' "
+                             f"(nor '<sha256> *<file>'): {line!r}")
+        entries[match[2]] = match[1].lower()
+    return entries
 
 
 def save_checkpoint(model: nn.Module, path: str | Path) -> str:
@@ -56,7 +68,8 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
     """Load weights into ``model`` after checking the file against ``SHA256SUMS``.
 
     Raises ``FileNotFoundError`` when the file or its manifest entry is missing, and
-    ``ValueError`` when the SHA-256 does not match (a corrupt or edited file).
+    ``ValueError`` when the SHA-256 does not match (a corrupt or edited file), when a line of
+    the manifest is not a ``sha256sum`` line, or when the file is not a safetensors file.
     """
     path = Path(path)
     if not path.is_file():
@@ -69,5 +82,10 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
     if actual != expected:
         raise ValueError(f"{path.name}: SHA-256 {actual[:12]}… does not match the manifest's "
                          f"{expected[:12]}…; the file is corrupt or was changed")
-    model.load_state_dict(load_file(str(path)))
+    try:
+        state = load_file(str(path))
+    except SafetensorError as error:
+        raise ValueError(f"{path.name} matches the manifest but is not a readable safetensors "
+                         f"file ({error}); re-create it with tools/") from error
+    model.load_state_dict(state)
     return model

@@ -44,7 +44,8 @@ def build_deck(path: Path, out: Path, vendor: str = "vendor") -> tuple[Path, int
 
 def write_index(out: Path, decks: list[tuple[str, Path, int]]) -> None:
     """A page listing the decks, so the folder opens on something."""
-    rows = "\n".join(f'<li><a href="{deck.name}">{html.escape(title)}</a> ({count} slides)</li>'
+    rows = "\n".join(f'<li><a href="{html.escape(deck.name)}">{html.escape(title)}</a> '
+                     f"({count} slides)</li>"
                      for title, deck, count in decks)
     out.joinpath("index.html").write_text(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

@@ -40,8 +40,10 @@ from web_export import (
 GLOSSARY = ROOT / "docs" / "glossary.yaml"
 GUIDE = ROOT / "docs" / "teaching.md"
 SITE_TITLE = "Attention, from memory to Transformers"
-markdown = mistune.create_markdown(escape=False, plugins=["table", "strikethrough"])
-pages = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=False)
+# Every page escapes what it writes: the guide's raw HTML shows as text (it uses none), and
+# the page template escapes all but the HTML it marks | safe (the bar and the body).
+markdown = mistune.create_markdown(escape=True, plugins=["table", "strikethrough"])
+pages = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
 
 
 class Term(BaseModel):
@@ -68,17 +70,18 @@ def load_glossary(path: Path = GLOSSARY) -> list[Term]:
 def nav(root: str, here: str, previous: tuple[str, str] | None = None,
         following: tuple[str, str] | None = None, slides: str | None = None) -> str:
     """The navigation bar; ``root`` is the path from the page to the site's top folder."""
+    esc = html.escape
     links = [("index.html", "Course map"), ("glossary.html", "Glossary"),
              ("teaching.html", "Teaching guide")]
     items = [f'<a href="{root}/{href}"{" aria-current=page" if href == here else ""}>'
              f"{label}</a>" for href, label in links]
     if slides:
-        items.append(f'<a href="{slides}">Slides</a>')
+        items.append(f'<a href="{esc(slides)}">Slides</a>')
     pager = []
     if previous:
-        pager.append(f'<a href="{previous[0]}" rel="prev">← {html.escape(previous[1])}</a>')
+        pager.append(f'<a href="{esc(previous[0])}" rel="prev">← {esc(previous[1])}</a>')
     if following:
-        pager.append(f'<a href="{following[0]}" rel="next">{html.escape(following[1])} →</a>')
+        pager.append(f'<a href="{esc(following[0])}" rel="next">{esc(following[1])} →</a>')
     if pager:
         items.append(f'<span class="course-nav-pager">{"".join(pager)}</span>')
     return f'<nav class="course-nav">{"".join(items)}</nav>'
@@ -117,10 +120,10 @@ def where_it_sits(notebook) -> str:
 def index_page(out: Path) -> None:
     items = []
     for path in chapters():
-        notebook = read(path)
-        items.append(f'<li><a href="chapters/{path.stem}.html">'
+        notebook, stem = read(path), html.escape(path.stem)
+        items.append(f'<li><a href="chapters/{stem}.html">'
                      f"{html.escape(chapter_title(notebook))}</a> · "
-                     f'<a href="slides/{path.stem}.slides.html">slides</a>'
+                     f'<a href="slides/{stem}.slides.html">slides</a>'
                      f'<div class="course-where">{where_it_sits(notebook)}</div></li>')
     body = (f"<h1>{SITE_TITLE}</h1>\n"
             "<p>An interactive course on attention, from memory to the Transformer, built "
@@ -135,24 +138,28 @@ def index_page(out: Path) -> None:
     write_page(out, "index.html", "Course map", body)
 
 
-def glossary_page(out: Path) -> None:
-    titles = {p.stem: chapter_title(read(p)) for p in chapters()}
+def glossary_html(terms: list[Term], titles: dict[str, str]) -> str:
+    """The glossary page's body: a table of ``terms``; ``titles`` maps a chapter to its title."""
     rows = []
-    for term in load_glossary():
+    for term in terms:
         added = "" if term.source == "notes" else ' <span class="course-added">†</span>'
         anchor = re.sub(r"[^a-z0-9]+", "-", term.english.lower()).strip("-")
         rows.append(f'<tr id="{anchor}"><td>{html.escape(term.english)}</td>'
-                    f'<td class="course-zh" lang="zh">{term.chinese}{added}</td>'
+                    f'<td class="course-zh" lang="zh">{html.escape(term.chinese)}{added}</td>'
                     f"<td>{html.escape(term.meaning)}</td>"
-                    f'<td><a href="chapters/{term.chapter}.html">'
+                    f'<td><a href="chapters/{html.escape(term.chapter)}.html">'
                     f"{html.escape(titles[term.chapter])}</a></td></tr>")
-    body = ("<h1>Glossary</h1>\n<p>The lecture notes' terms, in English and in the Chinese "
+    return ("<h1>Glossary</h1>\n<p>The lecture notes' terms, in English and in the Chinese "
             "the notes use. † marks a Chinese name the notes do not give (the usual "
             "translation, added by the course).</p>\n"
             '<table class="course-glossary"><thead><tr><th>English</th><th>中文</th>'
             "<th>Meaning</th><th>Chapter</th></tr></thead>\n<tbody>\n"
             + "\n".join(rows) + "\n</tbody></table>")
-    write_page(out, "glossary.html", "Glossary", body)
+
+
+def glossary_page(out: Path) -> None:
+    titles = {p.stem: chapter_title(read(p)) for p in chapters()}
+    write_page(out, "glossary.html", "Glossary", glossary_html(load_glossary(), titles))
 
 
 def site_href(href: str) -> str:
@@ -165,11 +172,16 @@ def site_href(href: str) -> str:
     raise ValueError(f"{GUIDE.name} links to {href!r}, which the site has no page for")
 
 
+def guide_html(text: str) -> str:
+    """The teaching page's body: the guide's markdown, its links pointed at the site's pages."""
+    body = markdown(text)
+    return re.sub(r'href="([^"]*)"',
+                  lambda m: f'href="{html.escape(site_href(html.unescape(m[1])))}"', body)
+
+
 def teaching_page(out: Path) -> None:
-    body = markdown(GUIDE.read_text(encoding="utf-8"))
-    body = re.sub(r'href="([^"]*)"', lambda m: f'href="{site_href(html.unescape(m[1]))}"',
-                  body)
-    write_page(out, "teaching.html", "Teaching guide", body)
+    write_page(out, "teaching.html", "Teaching guide",
+               guide_html(GUIDE.read_text(encoding="utf-8")))
 
 
 def build(out: Path) -> list[Path]:
