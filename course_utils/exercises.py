@@ -7,11 +7,18 @@ first failing case and reports it with the inputs, the expected and the obtained
 
 An unfinished function (one that still raises ``NotImplementedError`` or returns ``None``)
 gets a friendly "not yet", never an exception, so a notebook with an open exercise runs
-top to bottom.
+top to bottom. Whatever the function does (raise anything, return anything, never return),
+the checker answers: each case has a time limit (:data:`DEFAULT_TIMEOUT` seconds, or
+``$COURSE_EXERCISE_TIMEOUT``, or ``check_exercise(..., timeout=...)``).
 """
 
 from __future__ import annotations
 
+import contextvars
+import math
+import os
+import threading
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -33,7 +40,11 @@ from .positional import frequencies, sinusoidal_encoding
 from .reading import memory_hop
 from .records import record_exercise
 
-__all__ = ["ExerciseResult", "Exercise", "EXERCISES", "EXERCISE_CHAPTERS", "check_exercise"]
+__all__ = ["ExerciseResult", "Exercise", "EXERCISES", "EXERCISE_CHAPTERS", "check_exercise",
+           "DEFAULT_TIMEOUT", "TIMEOUT_ENV"]
+
+DEFAULT_TIMEOUT = 30.0  # seconds one case of the learner's function may take
+TIMEOUT_ENV = "COURSE_EXERCISE_TIMEOUT"  # overrides it (a number of seconds)
 
 Diagnosis = Callable[[tuple, Tensor, Tensor], str | None]
 
@@ -66,6 +77,9 @@ class Exercise:
     reference: Callable[..., Tensor]
     cases: Callable[[], Iterator[tuple]]
     diagnoses: list[Diagnosis] = field(default_factory=list)
+    # Tried (before the general message) when the output has the right shape but NaN or inf:
+    # each names one mistake, only where that mistake gives NaN or inf exactly there.
+    nan_hints: list[Diagnosis] = field(default_factory=list)
     atol: float = 1e-5
     batched_case: bool = False  # the last case is a batch (..., n_q, d): hint at .transpose
     keeps_inputs: bool = False  # the function must not modify its input tensors
@@ -128,14 +142,44 @@ def _shape(args: tuple, got: Tensor, expected: Tensor) -> str | None:
             f"{tuple(expected.shape)}{hint}")
 
 
-def _finite(args: tuple, got: Tensor, expected: Tensor) -> str | None:
-    if not torch.isfinite(got).all():
+def _not_finite(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    """The general message for NaN or inf, when no exercise hint explains them."""
+    bad = torch.isnan(got)
+    what, causes = "NaN", ("look for a division by zero (0/0), a log or sqrt of a negative "
+                           "number, or a softmax over a row that is all −∞")
+    if not bad.any():
+        bad = ~torch.isfinite(got)
+        what, causes = "inf", "look for a division by zero or exp() of a large number"
+    index = tuple(bad.nonzero()[0].tolist())
+    return (f"your output has {what} in {int(bad.sum())} of {got.numel()} entries (first at "
+            f"index {index}); {causes}")
+
+
+def _non_finite_within(got: Tensor, *naive: Tensor) -> bool:
+    """Whether ``got`` has NaN or inf, and only where one of the ``naive`` computations (a
+    mistake) has them too: that mistake, not some other one, explains them."""
+    bad = ~torch.isfinite(got)
+    return bool(bad.any()) and any(not (bad & torch.isfinite(n)).any() for n in naive)
+
+
+def _softmax_overflow(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    (scores,) = args
+    e, shifted = scores.exp(), (scores - scores.max()).exp()  # no maximum; one for all rows
+    if _non_finite_within(got, e / e.sum(dim=-1, keepdim=True),
+                          shifted / shifted.sum(dim=-1, keepdim=True)):
         return ("the output contains NaN or inf. exp() of a large score overflows to inf, and "
                 "subtracting one maximum for the whole tensor can make a whole row underflow "
                 "to 0/0: subtract each row's own maximum, "
                 "scores.max(dim=-1, keepdim=True).values, before exp() (softmax is unchanged "
                 "by that shift)")
     return None
+
+
+def _nan_as_inverted_mask(mask: Tensor, got: Tensor) -> bool:
+    """NaN on every row without padding and nowhere else: an inverted mask leaves those rows
+    nothing to attend (a softmax over only −inf), while the rows with padding stay finite."""
+    full, nan = mask.all(dim=-1), torch.isnan(got)
+    return bool(full.any() and (~full).any() and nan[full].all() and not nan[~full].any())
 
 
 def _weights_non_negative(args: tuple, got: Tensor, expected: Tensor) -> str | None:
@@ -265,9 +309,8 @@ def _padded_scores(query: Tensor, states: Tensor) -> Tensor:
 
 def _padded_mask_inverted(args: tuple, got: Tensor, expected: Tensor) -> str | None:
     query, states, mask = args
-    full_rows = mask.all(dim=-1)
-    nan_on_full = full_rows.any() and torch.isnan(got[full_rows]).all()
-    if nan_on_full or _close(got, masked_softmax(_padded_scores(query, states), ~mask)):
+    if _nan_as_inverted_mask(mask, got) or _close(
+            got, masked_softmax(_padded_scores(query, states), ~mask)):
         return ("the mask is the wrong way round: True = a real word that may be attended, so "
                 "fill the padding, scores.masked_fill(~mask, float('-inf'))")
     return None
@@ -332,8 +375,9 @@ EXERCISES: dict[str, Exercise] = {
         signature="attention_weights(scores (..., n_q, n_k)) -> weights (..., n_q, n_k)",
         reference=lambda s: masked_softmax(s),
         cases=_weight_cases,
-        diagnoses=[_shape, _finite, _weights_non_negative, _weights_hard, _weights_sum_to_one,
+        diagnoses=[_shape, _weights_non_negative, _weights_hard, _weights_sum_to_one,
                    _weights_reversed],
+        nan_hints=[_softmax_overflow],
         batched_case=True,
     ),
     "context_vector": Exercise(
@@ -351,9 +395,10 @@ EXERCISES: dict[str, Exercise] = {
                   "mask (batch, n)) -> weights (batch, n)",
         reference=_padded_reference,
         cases=_padded_cases,
-        diagnoses=[_shape, _padded_mask_inverted, _finite, _weights_non_negative,
+        diagnoses=[_shape, _padded_mask_inverted, _weights_non_negative,
                    _padded_masked_after, _padding_ignored, _padded_wrong_axis,
                    _weights_sum_to_one, _padded_unscaled],
+        nan_hints=[_padded_mask_inverted],
     ),
     "batch_context": Exercise(
         name="batch_context",
@@ -458,9 +503,7 @@ def _hop_mask(args: tuple, got: Tensor, expected: Tensor) -> str | None:
 
 def _hop_mask_inverted(args: tuple, got: Tensor, expected: Tensor) -> str | None:
     u, keys, values, mask = args
-    full_rows = mask.all(dim=-1)  # an inverted mask leaves these rows nothing: NaN
-    nan_on_full = bool(full_rows.any()) and bool(torch.isnan(got[full_rows]).all())
-    if nan_on_full or _close(got, memory_hop(u, keys, values, ~mask)[0]):
+    if _nan_as_inverted_mask(mask, got) or _close(got, memory_hop(u, keys, values, ~mask)[0]):
         return "the mask is the wrong way round: True = a real sentence that may be attended"
     return None
 
@@ -511,8 +554,9 @@ EXERCISES.update({
                   "mask (batch, n)) -> u_next (batch, d)",
         reference=lambda u, k, v, m: memory_hop(u, k, v, m)[0],
         cases=_hop_cases,
-        diagnoses=[_shape, _hop_mask_inverted, _finite, _hop_no_residual, _hop_swapped,
+        diagnoses=[_shape, _hop_mask_inverted, _hop_no_residual, _hop_swapped,
                    _hop_mask, _hop_weights_wrong, _hop_scaled],
+        nan_hints=[_hop_mask_inverted],
     ),
 })
 
@@ -624,7 +668,7 @@ EXERCISES.update({
                   "w_v (d_model, d_v)) -> (n, d_v)",
         reference=_self_attention_reference,
         cases=_self_attention_cases,
-        diagnoses=[_shape, _finite, _self_attention_mistakes],
+        diagnoses=[_shape, _self_attention_mistakes],
     ),
     "causal_mask": Exercise(
         name="causal_mask",
@@ -710,14 +754,14 @@ EXERCISES.update({
         signature="positional_encoding(num_positions, d_model) -> (num_positions, d_model)",
         reference=lambda n, d: sinusoidal_encoding(n, d, dtype=torch.float64),
         cases=_pe_cases,
-        diagnoses=[_shape, _finite, _pe_mistakes],
+        diagnoses=[_shape, _pe_mistakes],
     ),
     "offset_matrix": Exercise(
         name="offset_matrix",
         signature="offset_matrix(k, d_model) -> (d_model, d_model)",
         reference=_offset_reference,
         cases=_offset_cases,
-        diagnoses=[_shape, _finite, _offset_mistakes],
+        diagnoses=[_shape, _offset_mistakes],
     ),
 })
 
@@ -785,7 +829,7 @@ EXERCISES.update({
         signature="layer_norm(x (..., d)) -> (..., d), each position: mean 0, variance 1",
         reference=_norm_reference,
         cases=_norm_cases,
-        diagnoses=[_shape, _finite, _norm_mistakes],
+        diagnoses=[_shape, _norm_mistakes],
         atol=1e-4,
     ),
     "add_and_norm": Exercise(
@@ -793,7 +837,7 @@ EXERCISES.update({
         signature="add_and_norm(x (..., d), sublayer_out (..., d)) -> (..., d)",
         reference=_add_norm_reference,
         cases=_add_norm_cases,
-        diagnoses=[_shape, _finite, _add_norm_mistakes],
+        diagnoses=[_shape, _add_norm_mistakes],
         atol=1e-4,
     ),
 })
@@ -810,14 +854,12 @@ def _sharpen_cases() -> Iterator[tuple]:
 
 def _sharpen_underflow(args: tuple, got: Tensor, expected: Tensor) -> str | None:
     w, gamma = args
-    if torch.isfinite(got).all():
-        return None
-    if not torch.isfinite(w ** gamma / (w ** gamma).sum(dim=-1, keepdim=True)).all():
+    if _non_finite_within(got, w ** gamma / (w ** gamma).sum(dim=-1, keepdim=True)):
         return (f"the output has NaN: with γ = {gamma.max().item():.0f} every wᵢ^γ of a row "
                 "underflows to 0 in float32 (0.3^200 ≈ 1e-105 < 1e-45), and 0 / 0 = NaN. "
                 "Work in log space: wᵢ^γ = exp(γ · log wᵢ), so the weighting is "
                 "softmax(γ · log w), which subtracts the largest exponent for you")
-    return "the output contains NaN or inf"
+    return None
 
 
 def _sharpen_mistakes(args: tuple, got: Tensor, expected: Tensor) -> str | None:
@@ -872,7 +914,8 @@ EXERCISES.update({
         signature="sharpen(w (batch, N), gamma (batch, 1)) -> (batch, N)",
         reference=sharpen,
         cases=_sharpen_cases,
-        diagnoses=[_shape, _sharpen_underflow, _weights_non_negative, _sharpen_mistakes],
+        diagnoses=[_shape, _weights_non_negative, _sharpen_mistakes],
+        nan_hints=[_sharpen_underflow],
         atol=1e-5,
     ),
     "erase_then_add": Exercise(
@@ -896,11 +939,11 @@ _BATCH_HINT = ("this case is a batch, (batch, n_q, ...): use .transpose(-2, -1),
                "the last two axes, rather than .T, which reverses all of them")
 
 
-def _error_hint(exercise: Exercise, exc: Exception, args: tuple) -> str:
+def _error_hint(exercise: Exercise, text: str, args: tuple) -> str:
     if exercise.batched_case and args[0].dim() > 2:
         return f" Hint: {_BATCH_HINT}."
     for pattern, hint in _ERROR_HINTS.get(exercise.name, []):
-        if pattern in str(exc):
+        if pattern in text:
             return f" Hint: {hint}."
     return ""
 
@@ -928,19 +971,98 @@ EXERCISE_CHAPTERS = {
 }
 
 
-def check_exercise(name: str, function: Callable[..., object]) -> ExerciseResult:
+def check_exercise(name: str, function: Callable[..., object], *,
+                   timeout: float | None = None) -> ExerciseResult:
     """Check the learner's ``function`` for exercise ``name`` (see :data:`EXERCISES`).
 
     Returns an :class:`ExerciseResult`; it never raises for a wrong or unfinished function.
     A right or wrong verdict is remembered for :func:`course_utils.progress` (an unfinished
     function is not an attempt).
+
+    Each case may take ``timeout`` seconds (default ``$COURSE_EXERCISE_TIMEOUT``, else
+    :data:`DEFAULT_TIMEOUT`). The function runs in this process, in a thread of its own with
+    the caller's grad and inference modes (torch's random generator and global flags are
+    shared as usual);
+    a thread cannot be stopped, so a function that never returns is reported but goes on
+    running in the background until the kernel is restarted.
     """
-    result = _check(name, function)
+    result = _check(name, function, _time_limit(timeout))
     record_exercise(result.name, result.status)
     return result
 
 
-def _check(name: str, function: Callable[..., object]) -> ExerciseResult:
+def _time_limit(timeout: float | None) -> float:
+    if timeout is not None:
+        if not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        return timeout
+    text = os.environ.get(TIMEOUT_ENV, "").strip()
+    try:
+        timeout = float(text) if text else DEFAULT_TIMEOUT
+    except ValueError:
+        timeout = math.nan
+    if not timeout > 0:  # a setting gone wrong must not stop the notebook
+        warnings.warn(f"{TIMEOUT_ENV}={text!r} is not a positive number of seconds; using "
+                      f"{DEFAULT_TIMEOUT:g}", stacklevel=3)
+        timeout = DEFAULT_TIMEOUT
+    return timeout
+
+
+def _call(function: Callable[..., object], args: tuple, timeout: float
+          ) -> tuple[object, BaseException | None] | None:
+    """``(output, None)`` or ``(None, exception)`` of ``function(*args)``, or ``None`` if it did
+    not return within ``timeout`` seconds (it runs on in its daemon thread)."""
+    outcome = []
+    grad, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()
+
+    def run() -> None:
+        try:
+            with torch.inference_mode(inference), torch.set_grad_enabled(grad):  # per thread
+                outcome.append((function(*args), None))
+        except BaseException as exc:  # the learner's code may fail in any way
+            outcome.append((None, exc))
+
+    # copy_context: the notebook's context variables (e.g. where print() output goes)
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(run,), daemon=True,
+                              name="check_exercise")
+    thread.start()
+    thread.join(timeout if math.isfinite(timeout) else None)
+    return outcome[0] if outcome else None
+
+
+def _exception_text(exc: BaseException) -> str:
+    """``Type: message``, or ``Type`` alone when the message is empty (or cannot be had)."""
+    try:
+        text = str(exc).rstrip(".")
+    except Exception:  # an exception whose __str__ fails
+        text = ""
+    return f"{type(exc).__name__}: {text}" if text.strip() else type(exc).__name__
+
+
+def _comparable(got: Tensor, expected: Tensor) -> Tensor | str:
+    """The output ready to compare with ``expected`` (detached, dense, on the CPU, numbers in
+    the expected dtype; a mask as it is), or what makes it unfit, in words."""
+    try:
+        got = got.detach().cpu()
+    except Exception:  # a meta tensor has no values
+        return f"your function returned a tensor on device {got.device}; return a real tensor"
+    if got.layout != torch.strided:
+        return (f"your function returned a {got.layout} tensor; return an ordinary (dense) "
+                "one, e.g. with .to_dense()")
+    if expected.dtype == torch.bool:
+        return got  # a mask's dtype is part of the answer: the exercise's diagnoses name it
+    if got.is_complex():
+        return (f"the output has dtype {got.dtype} (complex numbers); return a real tensor, "
+                f"dtype {expected.dtype}")
+    if expected.is_floating_point() and not got.is_floating_point():
+        return (f"the output has dtype {got.dtype}; return a floating-point tensor, dtype "
+                f"{expected.dtype}")
+    if not expected.is_floating_point() and (got.is_floating_point() or got.dtype == torch.bool):
+        return f"the output has dtype {got.dtype}; ids are integers: return dtype {expected.dtype}"
+    return got.to(expected.dtype)
+
+
+def _check(name: str, function: Callable[..., object], timeout: float) -> ExerciseResult:
     if name not in EXERCISES:
         raise ValueError(f"no exercise {name!r}; exercises are {sorted(EXERCISES)}")
     if not callable(function):
@@ -950,56 +1072,81 @@ def _check(name: str, function: Callable[..., object]) -> ExerciseResult:
     cases = list(exercise.cases())
     for number, args in enumerate(cases, start=1):
         where = f"case {number} of {len(cases)} (inputs: {_describe(args)})"
-        given = tuple(a.clone() if isinstance(a, Tensor) else a for a in args)
         try:
-            got = function(*given)
-        except NotImplementedError:
-            return ExerciseResult(name, "not yet", "not yet: the function still raises "
-                                  "NotImplementedError; write its body and run the cell again.")
-        except Exception as exc:  # the learner's code may fail in any way
-            return ExerciseResult(name, "wrong", f"{where}: your function raised "
-                                  f"{type(exc).__name__}: {str(exc).rstrip('.')}."
-                                  f"{_error_hint(exercise, exc, args)}")
-        if got is None:
-            return ExerciseResult(name, "not yet", "not yet: the function returns None; "
-                                  "make it return a tensor.")
-        if isinstance(got, tuple):
-            return ExerciseResult(name, "wrong", f"{where}: your function returned a tuple of "
-                                  f"{len(got)}; return one tensor: {exercise.signature}")
-        if not isinstance(got, Tensor):
-            return ExerciseResult(name, "wrong", f"{where}: expected a torch.Tensor, got "
-                                  f"{type(got).__name__}")
-        changed = [i for i, (a, b) in enumerate(zip(args, given, strict=True))
-                    if isinstance(a, Tensor) and not torch.equal(a, b)]
-        if exercise.keeps_inputs and changed:
-            return ExerciseResult(name, "wrong", f"{where}: your function modified its input "
-                                  f"(argument {changed[0] + 1}) in place; build a new tensor "
-                                  "instead (e.g. x * y or torch.cat(...), not x *= y or "
-                                  "x[...] = ...)")
-        expected = exercise.reference(*args)
-        # A mask is compared as it is (its dtype is part of the answer); numbers as numbers.
-        got = got.detach() if expected.dtype == torch.bool else got.detach().to(expected.dtype)
-        for diagnose in exercise.diagnoses:
-            problem = diagnose(args, got, expected)
-            if problem:
-                return ExerciseResult(name, "wrong", f"{where}: {problem}.")
-        if expected.dtype == torch.bool:
-            if not torch.equal(got, expected):
-                return ExerciseResult(name, "wrong", f"{where}: the mask differs.\n"
-                                      f"  expected {expected.int().tolist()}\n"
-                                      f"  got      {got.int().tolist()}")
-        elif not torch.allclose(got, expected, atol=exercise.atol, rtol=1e-4):
-            error = (got - expected).abs()
-            if expected.numel() <= 64:
-                shown = f"\n  expected {_rounded(expected)}\n  got      {_rounded(got)}"
-            else:  # too big to print: point at the worst entry
-                index = tuple(int(i) for i in torch.unravel_index(error.argmax(), error.shape))
-                shown = (f" The worst is at index {index}: expected "
-                         f"{expected[index].item():.3f}, got {got[index].item():.3f}.")
-            return ExerciseResult(
-                name, "wrong",
-                f"{where}: the values are off by up to {error.max().item():.3g}.{shown}")
+            result = _check_case(exercise, function, args, where, timeout)
+        except Exception as exc:  # an output odd enough to break a check: still an answer
+            result = ExerciseResult(name, "wrong", f"{where}: your output could not be checked "
+                                    f"({_exception_text(exc)}); return a plain torch.Tensor.")
+        if result is not None:
+            return result
     return ExerciseResult(name, "correct", f"correct on all {len(cases)} cases.")
+
+
+def _check_case(exercise: Exercise, function: Callable[..., object], args: tuple, where: str,
+                timeout: float) -> ExerciseResult | None:
+    """The verdict on one case, or ``None`` if the function got it right."""
+    name = exercise.name
+    given = tuple(a.clone() if isinstance(a, Tensor) else a for a in args)
+    outcome = _call(function, given, timeout)
+    if outcome is None:
+        return ExerciseResult(name, "wrong", f"{where}: your function did not return within "
+                              f"{timeout:g} s; look for a loop that never ends (it goes on "
+                              "running in the background until the kernel is restarted).")
+    got, exc = outcome
+    if isinstance(exc, NotImplementedError):
+        return ExerciseResult(name, "not yet", "not yet: the function still raises "
+                              "NotImplementedError; write its body and run the cell again.")
+    if exc is not None:
+        text = _exception_text(exc)
+        return ExerciseResult(name, "wrong", f"{where}: your function raised {text}."
+                              f"{_error_hint(exercise, text, args)}")
+    if got is None:
+        return ExerciseResult(name, "not yet", "not yet: the function returns None; "
+                              "make it return a tensor.")
+    if isinstance(got, tuple):
+        return ExerciseResult(name, "wrong", f"{where}: your function returned a tuple of "
+                              f"{len(got)}; return one tensor: {exercise.signature}")
+    if not isinstance(got, Tensor):
+        return ExerciseResult(name, "wrong", f"{where}: expected a torch.Tensor, got "
+                                             f"{type(got).__name__}")
+    changed = [i for i, (a, b) in enumerate(zip(args, given, strict=True))
+               if isinstance(a, Tensor) and not torch.equal(a, b)]
+    if exercise.keeps_inputs and changed:
+        return ExerciseResult(name, "wrong", f"{where}: your function modified its input "
+                              f"(argument {changed[0] + 1}) in place; build a new tensor "
+                              "instead (e.g. x * y or torch.cat(...), not x *= y or "
+                              "x[...] = ...)")
+    expected = exercise.reference(*args)
+    got = _comparable(got, expected)
+    if isinstance(got, str):
+        return ExerciseResult(name, "wrong", f"{where}: {got}.")
+    if got.dim() != expected.dim():  # the diagnoses index into the output: its shape first
+        diagnoses = [_shape]
+    elif got.shape == expected.shape and not torch.isfinite(got).all():
+        diagnoses = [*exercise.nan_hints, _not_finite]
+    else:
+        diagnoses = exercise.diagnoses
+    for diagnose in diagnoses:
+        problem = diagnose(args, got, expected)
+        if problem:
+            return ExerciseResult(name, "wrong", f"{where}: {problem}.")
+    if expected.dtype == torch.bool:
+        if not torch.equal(got, expected):
+            return ExerciseResult(name, "wrong", f"{where}: the mask differs.\n"
+                                  f"  expected {expected.int().tolist()}\n"
+                                  f"  got      {got.int().tolist()}")
+    elif not torch.allclose(got, expected, atol=exercise.atol, rtol=1e-4):
+        error = (got - expected).abs()
+        if expected.numel() <= 64:
+            shown = f"\n  expected {_rounded(expected)}\n  got      {_rounded(got)}"
+        else:  # too big to print: point at the worst entry
+            index = tuple(int(i) for i in torch.unravel_index(error.argmax(), error.shape))
+            shown = (f" The worst is at index {index}: expected "
+                     f"{expected[index].item():.3f}, got {got[index].item():.3f}.")
+        return ExerciseResult(
+            name, "wrong",
+            f"{where}: the values are off by up to {error.max().item():.3g}.{shown}")
+    return None
 
 
 # --------------------------------------------------------------------------- chapter 09
@@ -1029,19 +1176,27 @@ def _merge_reference(m1: Tensor, l1: Tensor, a1: Tensor, m2: Tensor, l2: Tensor,
     return (a1 * r1 + a2 * r2) / (l1 * r1 + l2 * r2)
 
 
+def _merge_not_finite(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    m1, l1, a1, m2, l2, a2 = args
+    if _non_finite_within(got, m1):  # NaN or inf only on the rows whose first half is masked
+        return ("the output has NaN or inf: in this case the first half's keys are all "
+                "masked (m₁ = −inf, ℓ₁ = 0, a₁ = 0); with the common maximum m = max(m₁, m₂), "
+                "exp(m₁ − m) = 0, which is what you want — divide only by the combined ℓ")
+    m = torch.maximum(m1, m2)
+    up1, up2, raw1, raw2 = torch.exp(m - m1), torch.exp(m - m2), torch.exp(m1), torch.exp(m2)
+    if _non_finite_within(got, (a1 * up1 + a2 * up2) / (l1 * up1 + l2 * up2),
+                          (a1 * raw1 + a2 * raw2) / (l1 * raw1 + l2 * raw2)):
+        return ("the output has NaN or inf: rescale each half by exp(mᵢ − m) with m the larger "
+                "maximum, so that every factor is ≤ 1")
+    return None
+
+
 def _merge_mistakes(args: tuple, got: Tensor, expected: Tensor) -> str | None:
     m1, l1, a1, m2, l2, a2 = args
     if got.shape != expected.shape or _close(got, expected):
         return None
     m = torch.maximum(m1, m2)
     r1, r2 = torch.exp(m1 - m), torch.exp(m2 - m)
-    if not torch.isfinite(got).all():
-        if torch.isinf(m1).any():
-            return ("the output has NaN or inf: in this case the first half's keys are all "
-                    "masked (m₁ = −inf, ℓ₁ = 0, a₁ = 0); with the common maximum m = max(m₁, m₂), "
-                    "exp(m₁ − m) = 0, which is what you want — divide only by the combined ℓ")
-        return ("the output has NaN or inf: rescale each half by exp(mᵢ − m) with m the larger "
-                "maximum, so that every factor is ≤ 1")
     if _close(got, a1 * r1 + a2 * r2):
         return "a is not yet the output: divide the merged a by the merged ℓ"
     if _close(got, (a1 * r1 + a2 * r2) / (l1 + l2)):
@@ -1061,10 +1216,6 @@ def _merge_mistakes(args: tuple, got: Tensor, expected: Tensor) -> str | None:
     if _close(got, (a1 / l1 + a2 / l2) / 2):
         return ("averaging the two halves' outputs weighs them equally; each half counts by its "
                 "share of the softmax mass, ℓᵢ · exp(mᵢ − m)")
-    if not torch.isfinite(got).all():
-        return ("the output has NaN or inf: in one case the first half's keys are all masked "
-                "(m₁ = −inf, ℓ₁ = 0, a₁ = 0); exp(m₁ − m) with the common maximum m is then 0, "
-                "which is what you want — divide only by the combined ℓ")
     return None
 
 
@@ -1080,20 +1231,27 @@ def _logsumexp_reference(scores: Tensor, chunk: int) -> Tensor:
     return torch.logsumexp(scores, dim=-1, keepdim=True)
 
 
-def _logsumexp_mistakes(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+def _logsumexp_not_finite(args: tuple, got: Tensor, expected: Tensor) -> str | None:
     scores, chunk = args
-    if not torch.isfinite(got).all():
-        if (scores < -1000).all():
-            return ("the output is −inf or NaN: these scores are all near −3000, and exp(s − m) "
-                    "underflows to 0 unless m is their own maximum — start the running maximum "
-                    "at −inf (the first block then sets it), not at 0")
-        if scores.abs().max() < 100:
-            return ("the output is inf or NaN although these scores are small: check the "
-                    "rescale factor exp(m_old − m_new), which must be ≤ 1, and the start "
-                    "m = −inf (exp(−inf − m) = 0, but exp(m − (−inf)) = inf)")
+    naive = scores.exp().sum(dim=-1, keepdim=True).log()  # −inf: all underflow; inf: overflow
+    if (scores < -1000).all() and _non_finite_within(got, naive):
+        return ("the output is −inf or NaN: these scores are all near −3000, and exp(s − m) "
+                "underflows to 0 unless m is their own maximum — start the running maximum "
+                "at −inf (the first block then sets it), not at 0")
+    # a factor exp(m_new − m_old) or a start exp(m − (−inf)) gives inf · 0 = NaN on every row
+    if scores.abs().max() < 100 and not torch.isfinite(got).any():
+        return ("the output is inf or NaN although these scores are small: check the "
+                "rescale factor exp(m_old − m_new), which must be ≤ 1, and the start "
+                "m = −inf (exp(−inf − m) = 0, but exp(m − (−inf)) = inf)")
+    if _non_finite_within(got, naive):
         return ("the output is inf or NaN: these scores reach the thousands and exp(2000) "
                 "overflows. Keep a running maximum m and sum exp(s − m) instead; the answer is "
                 "m + log(sum)")
+    return None
+
+
+def _logsumexp_mistakes(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    scores, chunk = args
     if got.shape != expected.shape or _close(got, expected):
         return None
     blocks = scores.split(chunk, dim=-1)
@@ -1120,6 +1278,7 @@ EXERCISES.update({
         reference=_merge_reference,
         cases=_partials_cases,
         diagnoses=[_shape, _merge_mistakes],
+        nan_hints=[_merge_not_finite],
     ),
     "online_logsumexp": Exercise(
         name="online_logsumexp",
@@ -1127,6 +1286,7 @@ EXERCISES.update({
         reference=_logsumexp_reference,
         cases=_logsumexp_cases,
         diagnoses=[_logsumexp_mistakes, _shape],
+        nan_hints=[_logsumexp_not_finite],
         atol=1e-3,
     ),
 })
