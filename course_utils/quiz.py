@@ -21,7 +21,9 @@ A quiz file::
         explanation: ...
 
 The file is validated by a pydantic schema; a malformed file raises :class:`QuizFormatError`
-naming the file, the question and the field.
+naming the file, the question and the field. So does a file that cannot be read (missing, a
+folder, not UTF-8) or parsed (not YAML, nested too deeply), and a key written twice in one
+mapping (YAML would keep the last one silently).
 
 * :func:`load_quiz` reads and validates a quiz,
 * :func:`check` grades one answer and returns :class:`Feedback`,
@@ -37,6 +39,7 @@ from __future__ import annotations
 import html
 import math
 import os
+from collections.abc import Hashable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -205,13 +208,46 @@ def _describe_error(path: Path, raw: object, error: dict) -> str:
     return f"{path.name}: {where}, field {field}: {message}"
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key repeated in one mapping is an error (PyYAML
+    keeps the last one, so a question with ``prompt`` twice would lose a prompt silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # ``<<: *anchor`` may override keys
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):  # the safe loader reports it below
+                continue
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark,
+                    f"found the key {key!r} twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _read_yaml(path: Path) -> object:
+    """The YAML document in ``path``; anything unreadable is a :class:`QuizFormatError`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise QuizFormatError(f"{path.name}: not UTF-8 text ({exc}); save it as UTF-8") from None
+    except OSError as exc:
+        raise QuizFormatError(f"{path.name}: cannot be read ({exc})") from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as exc:
+        raise QuizFormatError(f"{path.name}: not valid YAML: {exc}") from exc
+    except RecursionError:
+        raise QuizFormatError(f"{path.name}: not valid YAML: nested too deeply") from None
+
+
 def load_quiz_file(path: str | Path) -> Quiz:
     """Read and validate one quiz YAML file; raise :class:`QuizFormatError` if malformed."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise QuizFormatError(f"{path.name}: not valid YAML: {exc}") from exc
+    raw = _read_yaml(path)
     try:
         return Quiz.model_validate(raw)
     except ValidationError as exc:
@@ -274,6 +310,11 @@ def _grade_multiple(q: Question, answer: object) -> Feedback:
 def _grade_numeric(q: Question, answer: object) -> Feedback:
     if isinstance(answer, bool) or not isinstance(answer, int | float):
         raise TypeError(f"question {q.id!r} takes a number, got {answer!r}")
+    try:
+        answer = float(answer)
+    except OverflowError:  # an int like 10**400
+        return Feedback(False, f"Your answer is beyond the range of a float (±1.8e308). "
+                               f"{TRY_AGAIN}")
     if not math.isfinite(answer):
         return Feedback(False, f"{answer} is not a finite number. {TRY_AGAIN}")
     if _within(answer, q.answer, q.tolerance):
