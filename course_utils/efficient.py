@@ -34,7 +34,7 @@ from torch.utils._pytree import tree_flatten
 from .attention import _check_mask, _require_float_tensor, _require_same_batch, _require_same_dtype
 
 __all__ = ["OnlineSoftmax", "chunked_attention", "naive_attention", "peak_tensor_memory",
-           "saved_for_backward"]
+           "saved_for_backward", "count_operations"]
 
 
 class OnlineSoftmax:
@@ -206,3 +206,30 @@ def saved_for_backward(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tup
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         result = fn(*args, **kwargs)
     return result, sum(storages.values())
+
+
+class _OperationCount(TorchDispatchMode):
+    """Counts the PyTorch operations dispatched while it is active."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def count_operations(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, int]:
+    """Run ``fn(*args, **kwargs)`` and count the PyTorch operations it dispatches: every
+    ``aten`` operation seen at the Python dispatch layer, the backward pass's too when ``fn``
+    calls ``backward()``. Returns ``(fn's result, count)``.
+
+    Each operation is one call into a kernel, run one after another: a loop over positions
+    adds operations as it grows, a matrix product over all positions adds none, only size.
+    The count depends on the code and the shapes alone, not on the machine or its load, so a
+    notebook can assert on it where a timing would flip on a busy machine.
+    """
+    with _OperationCount() as counter:
+        result = fn(*args, **kwargs)
+    return result, counter.count

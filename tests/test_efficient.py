@@ -151,7 +151,11 @@ def test_mixed_dtypes_and_integer_tensors_are_refused():
 
 
 # ------------------------------------------------------------------ naive and memory counter
-from course_utils.efficient import naive_attention, peak_tensor_memory  # noqa: E402
+from course_utils.efficient import (  # noqa: E402
+    count_operations,
+    naive_attention,
+    peak_tensor_memory,
+)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -244,3 +248,24 @@ def test_saved_for_backward_counts_each_storage_once():
     assert nbytes == 0
     with torch.no_grad():
         assert saved_for_backward(lambda: x.exp())[1] == 0      # no graph, nothing kept
+
+
+def test_count_operations_counts_dispatched_operations_backward_included():
+    x = torch.randn(4, 3, requires_grad=True)
+    result, forward = count_operations(lambda: (x * 2).sum())
+    assert result.shape == () and forward == 2                       # mul, sum
+    _, with_backward = count_operations(lambda: (x * 2).sum().backward())
+    assert with_backward > forward
+
+
+def test_count_operations_grows_with_a_loop_and_not_with_a_matrix_size():
+    def loop(n):
+        h = torch.zeros(1, 8)
+        for t in range(n):
+            h = torch.tanh(h + t)
+        return h
+
+    assert [count_operations(loop, n)[1] for n in (1, 10, 20)] == [3, 21, 41]   # zeros + 2 n
+    small, large = torch.randn(8, 8), torch.randn(512, 512)
+    assert count_operations(torch.mm, small, small)[1] == 1
+    assert count_operations(torch.mm, large, large)[1] == 1
