@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test bench slides site notebooks checkpoints lint clean
+.PHONY: lab test bench slides lecturer site notebooks checkpoints lint clean
 
 lab: $(STAMP)  ## open the course in JupyterLab
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/01_attention_and_memory.ipynb
@@ -18,6 +18,9 @@ bench: $(STAMP)  ## per-notebook execution time and widget update time
 
 slides: $(STAMP)  ## offline reveal.js decks of every chapter in build/slides (no network needed)
 	$(BIN)/python tools/build_decks.py
+
+lecturer: $(STAMP)  ## the lecturer's copies of every chapter, with speaker notes, in build/lecturer (RISE: alt-r)
+	$(BIN)/python tools/tag_slides.py --lecturer
 
 site: $(STAMP)  ## the whole course as a static website in build/site (no network needed)
 	$(BIN)/python tools/build_site.py

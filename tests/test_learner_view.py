@@ -1,7 +1,8 @@
 """What the learner sees of the test harness: nothing. nbval's instructions live in cell tags
 (``nbval-ignore-output``), never as a marker line in a cell's source, and only a few cells of
 a chapter are excused from the comparison of outputs — those whose output is truly volatile
-(timings, training progress bars, the learner's own progress record); their number per chapter may fall, never grow."""
+(timings, training progress bars, the learner's own progress record); their number per
+chapter may fall, never grow."""
 
 from __future__ import annotations
 

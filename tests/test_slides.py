@@ -1,8 +1,11 @@
 """Every chapter presents as a slideshow: slide metadata on every cell, by the rules of
-tools/tag_slides.py (set-up, long code, solutions and the progress section skipped)."""
+tools/tag_slides.py (set-up, long code, solutions and the progress section skipped). The
+speaker notes are the lecturer's: none in the learner's notebooks, every lecture plan row's
+note in the lecturer's copies (``make lecturer``) and in the offline decks (``make slides``)."""
 
 from __future__ import annotations
 
+import html
 import sys
 from pathlib import Path
 
@@ -11,9 +14,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
+import build_decks  # noqa: E402
 import tag_slides  # noqa: E402
 
 CHAPTERS = tag_slides.chapters()
+
+
+def note_headlines(path: Path) -> list[str]:
+    """The bold start of each of the chapter's notes ("Speaker notes · Warm-up, 5 min.")."""
+    return [text.split("**")[1] for _, text in tag_slides.chapter_plan(path)]
 
 
 def test_there_are_chapters():
@@ -28,8 +37,9 @@ def test_the_metadata_is_up_to_date(capsys):
 def test_chapter_slides(path):
     cells = nbformat.read(path, as_version=4).cells
     kinds = [c.metadata.get("slideshow", {}).get("slide_type") for c in cells]
-    assert set(kinds) <= {"slide", "subslide", "-", "skip", "notes"}, "every cell needs a type"
-    assert kinds.count("notes") >= 3, "the lecture plan's speaker notes are missing"
+    assert set(kinds) <= {"slide", "subslide", "-", "skip"}, "every cell needs a type"
+    assert not any(map(tag_slides.is_speaker_notes, cells)), "speaker notes are the lecturer's"
+    assert not any("Speaker notes" in c.source for c in cells), "speaker notes are the lecturer's"
     assert kinds[0] == "slide" and cells[0].source.startswith("# Chapter")
     slides, shown = kinds.count("slide"), sum(k in ("slide", "subslide") for k in kinds)
     assert 4 <= slides <= 20 and 8 <= shown <= 60, (slides, shown)
@@ -42,6 +52,46 @@ def test_chapter_slides(path):
             assert kind == "skip"                            # answers and progress: not shown
         if "show_quiz(" in cell.source or "Explorer(" in cell.source:
             assert kind != "skip"                            # the widgets are the lecture
+
+
+def test_check_fails_when_speaker_notes_come_back(tmp_path, monkeypatch, capsys):
+    path = CHAPTERS[0]
+    notebook = tag_slides.lecturer_copy(nbformat.read(path, as_version=4),
+                                        tag_slides.chapter_plan(path))
+    (tmp_path / "notebooks").mkdir()
+    nbformat.write(notebook, tmp_path / "notebooks" / path.name)
+    monkeypatch.setattr(tag_slides, "ROOT", tmp_path)
+    assert tag_slides.main(["--check"]) == 1
+    assert "speaker notes" in capsys.readouterr().out
+
+
+def test_lecturer_copies_have_every_note_and_keep_the_outputs(tmp_path):
+    assert tag_slides.main(["--lecturer", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [p.name for p in CHAPTERS]
+    for path in CHAPTERS:
+        learner = nbformat.read(path, as_version=4)
+        copy = nbformat.read(tmp_path / path.name, as_version=4)
+        nbformat.validate(copy)
+        notes = [c for c in copy.cells if tag_slides.is_speaker_notes(c)]
+        plan = tag_slides.chapter_plan(path)
+        assert len(plan) >= 3 and [c.source for c in notes] == [t for _, t in plan], path.name
+        assert all(c.metadata["slideshow"]["slide_type"] == "notes" for c in notes)
+        for heading, text in plan:  # each note right after the heading it belongs to
+            at = next(i for i, c in enumerate(copy.cells) if c.source == text)
+            assert copy.cells[at - 1].source.replace("`", "").startswith(heading), text
+        others = [c for c in copy.cells if not tag_slides.is_speaker_notes(c)]
+        assert others == learner.cells, f"{path.name}: the rest of the copy differs"
+    assert tag_slides.main(["--check"]) == 0  # the learner's notebooks are untouched
+
+
+def test_decks_have_every_note(tmp_path):
+    assert build_decks.main(["--out", str(tmp_path)]) == 0
+    for path in CHAPTERS:
+        deck = html.unescape((tmp_path / f"{path.stem}.slides.html").read_text("utf-8"))
+        headlines = note_headlines(path)
+        assert deck.count('<aside class="notes"') == len(headlines) >= 3, path.name
+        for headline in headlines:
+            assert headline in deck, f"{path.stem}: no note {headline!r}"
 
 
 def test_the_rules_on_a_small_notebook():

@@ -4,8 +4,10 @@
 Each deck is ``build/slides/<chapter>.slides.html`` (``jupyter nbconvert --to slides`` with the
 course's template, ``tools/templates/course_slides``), beside a ``vendor/`` folder holding
 reveal.js and MathJax: copy the whole ``build/slides`` folder to a USB stick and a deck opens
-in a browser with no network. Slides follow the cells' slide metadata (``tag_slides.py``);
-speaker notes (``s`` in the deck) are the chapters' notes cells. Nothing is executed: the deck
+in a browser with no network. Slides follow the cells' slide metadata (``tag_slides.py``).
+The speaker notes (``s`` in the deck opens reveal.js's speaker view) are not in the learner's
+notebooks: each deck is built from a copy of its chapter with the notes of its lecture plan in
+``docs/teaching.md`` inserted (``tag_slides.lecturer_copy``). Nothing is executed: the deck
 shows the outputs saved in the notebook, the explorers as their pictures.
 """
 
@@ -17,6 +19,7 @@ import sys
 from pathlib import Path
 
 from nbconvert import SlidesExporter
+from tag_slides import chapter_plan, lecturer_copy
 from web_export import BUILD, TEMPLATES, chapter_title, chapters, copy_vendor, fresh_folder, read
 
 
@@ -27,10 +30,11 @@ def slide_count(notebook) -> int:
 
 
 def build_deck(path: Path, out: Path, vendor: str = "vendor") -> tuple[Path, int]:
-    """Write ``out/<stem>.slides.html`` for the chapter at ``path``; returns it and its
-    slide count. ``vendor`` is where the deck finds the vendored scripts (``copy_vendor``),
-    relative to ``out``."""
-    notebook = read(path)
+    """Write ``out/<stem>.slides.html`` for the chapter at ``path``, with its speaker notes
+    (the lecturer's copy, ``tag_slides.lecturer_copy``); returns it and its slide count.
+    ``vendor`` is where the deck finds the vendored scripts (``copy_vendor``), relative to
+    ``out``."""
+    notebook = lecturer_copy(read(path), chapter_plan(path))
     exporter = SlidesExporter(template_name="course_slides",
                               extra_template_basedirs=[str(TEMPLATES)],
                               extra_template_paths=[str(TEMPLATES)],

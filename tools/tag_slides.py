@@ -9,16 +9,23 @@ The rules, the same for every chapter (a later chapter follows them by running t
 * **skipped** in the slideshow (kept in the notebook): the set-up cell (the first code cell),
   code longer than ``LONG_CODE`` lines, the exercises' solutions (a ``<details>`` cell) and the
   "Your progress" section;
-* **speaker notes** (``notes``, tagged ``speaker-notes``): after the heading that each row of
-  the chapter's lecture plan in ``docs/teaching.md`` names first, a cell with that row's
-  minutes and "what to show / ask". The guide is their one source: edit it and rerun the tool.
+* **speaker notes** are never in the learner's notebooks (the tool removes any it finds).
+  They live in the lecture plans of ``docs/teaching.md``, their one source, and go only into
+  the lecturer's copies: ``lecturer_copy`` inserts, after the heading that each row of the
+  chapter's plan names first, a ``notes`` cell (tagged ``speaker-notes``) with that row's
+  minutes and "what to show / ask". ``build_decks.py`` (``make slides``, ``s`` in a deck) and
+  ``python tools/tag_slides.py --lecturer`` (``make lecturer``: ``build/lecturer/NN_*.ipynb``,
+  outputs kept, for RISE) use it.
 
-Usage: ``python tools/tag_slides.py`` (rewrites the metadata) or ``--check`` (exit 1 and list
-the cells whose metadata differ; the tests run it).
+Usage: ``python tools/tag_slides.py`` (rewrites the metadata), ``--check`` (exit 1 and list
+the cells whose metadata differ, or the notes cells a notebook holds; the tests run it) or
+``--lecturer [FOLDER]`` (write the lecturer's copies; default ``build/lecturer``).
 """
 
 from __future__ import annotations
 
+import argparse
+import copy
 import re
 import sys
 from pathlib import Path
@@ -27,6 +34,7 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE = ROOT / "docs" / "teaching.md"
+LECTURER = ROOT / "build" / "lecturer"
 LONG_CODE = 30
 NOTES_TAG = "speaker-notes"
 
@@ -103,6 +111,11 @@ def with_speaker_notes(cells: list, plan: list[tuple[str, str]]) -> list:
     return cells
 
 
+def without_speaker_notes(cells: list) -> list:
+    """``cells`` less the speaker-notes cells: what the learner's notebook holds."""
+    return [c for c in cells if not is_speaker_notes(c)]
+
+
 def slide_types(cells: list) -> list[str]:
     """The slide type of every cell: ``slide``, ``subslide``, ``-`` or ``skip``."""
     types = []
@@ -128,23 +141,70 @@ def slide_types(cells: list) -> list[str]:
     return types
 
 
+def chapter_plan(path: Path) -> list[tuple[str, str]]:
+    """The lecture plan's rows (heading, notes text) of the chapter at ``path`` (its file name
+    starts with the chapter number), from the instructor guide; [] for a chapter it lacks."""
+    return lecture_plans(GUIDE.read_text(encoding="utf-8")).get(path.name[:2], [])
+
+
+def lecturer_copy(notebook, plan: list[tuple[str, str]]):
+    """A copy of ``notebook`` (outputs kept; the notebook itself is not changed) with a
+    speaker-notes cell after each heading the ``plan`` names and every cell's slide type set:
+    what the decks and ``make lecturer`` present."""
+    result = copy.deepcopy(notebook)
+    cells = with_speaker_notes(without_speaker_notes(result.cells), plan)
+    notes = (c for c in cells if is_speaker_notes(c))
+    for number, cell in enumerate(notes, start=1):
+        cell.id = f"{NOTES_TAG}-{number}"  # the same ids at every build
+    for cell, kind in zip(cells, slide_types(cells), strict=True):
+        cell.metadata["slideshow"] = {"slide_type": kind}
+    result.cells = cells
+    return result
+
+
+def write_lecturer_copies(paths: list[Path], out: Path) -> list[Path]:
+    """Write the lecturer's copy of each chapter at ``paths`` to ``out/<its name>``
+    (``out`` is created); returns the files written."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in paths:
+        notebook = nbformat.read(path, as_version=4)
+        nbformat.write(lecturer_copy(notebook, chapter_plan(path)), out / path.name)
+        written.append(out / path.name)
+    return written
+
+
 def chapters() -> list[Path]:
     return sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true",
+                        help="change nothing; exit 1 and list what is out of date")
+    parser.add_argument("--lecturer", nargs="?", const=LECTURER, type=Path, metavar="FOLDER",
+                        help="write the lecturer's copies, with speaker notes, to FOLDER "
+                             "(default build/lecturer) and change nothing else")
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str]) -> int:
-    check = "--check" in argv
+    args = parse_args(argv)
+    if args.lecturer:
+        written = write_lecturer_copies(chapters(), args.lecturer)
+        print(f"{len(written)} lecturer's copies, with speaker notes, in {args.lecturer}; "
+              "open one in JupyterLab and present it with alt-r")
+        return 0
+    check = args.check
     wrong = []
-    plans = lecture_plans(GUIDE.read_text(encoding="utf-8"))
     for path in chapters():
         notebook = nbformat.read(path, as_version=4)
         changed = False
         before = [c.source for c in notebook.cells]
-        cells = with_speaker_notes(split_at_headings(notebook.cells),
-                                   plans.get(path.name[:2], []))
+        cells = without_speaker_notes(split_at_headings(notebook.cells))
         if [c.source for c in cells] != before:
-            wrong.append(f"{path.name}: a heading inside a text cell, or speaker notes that "
-                         f"differ from the lecture plan in {GUIDE.relative_to(ROOT)}")
+            wrong.append(f"{path.name}: a heading inside a text cell, or speaker notes (they "
+                         "belong in the lecturer's copies only: make lecturer)")
             notebook.cells = cells
             changed = True
         for index, (cell, kind) in enumerate(zip(notebook.cells, slide_types(notebook.cells),

@@ -3,6 +3,10 @@
 * ``lab_server`` (module scope) copies ``notebooks/`` and ``quizzes/`` to a temporary folder
   (JupyterLab autosaves, so it must never touch the committed notebooks), starts
   ``jupyter lab`` on a free port with a random token, and stops it and its kernels at the end.
+  The served root is that copy of ``notebooks/``.
+* ``lecturer_folder`` (module scope) writes the lecturer's copies of the served chapters, with
+  their speaker notes (``make lecturer``, ``tools/tag_slides.py``), to ``lecturer/`` inside
+  the served root; it returns that folder's path relative to the root.
 * ``page`` opens a fresh Playwright page (its own browser context) in Debian's Chromium for
   each test; the tests share the server, so each opens its notebook in a workspace of its
   own (``LabServer.workspace_url``) and the page's teardown shuts down the kernels. Without
@@ -259,6 +263,18 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         yield server
     finally:
         stop_server(server)
+
+
+@pytest.fixture(scope="module")
+def lecturer_folder(lab_server: LabServer) -> str:
+    """The lecturer's copies of the served chapters (``make lecturer`` writes them to
+    ``build/lecturer``), in ``lecturer/`` under the server's root, which must hold them to
+    open them; returns ``"lecturer"``."""
+    import tag_slides  # tools/ is on sys.path (tests/conftest.py)
+
+    chapters = sorted(lab_server.root.glob("[0-9][0-9]_*.ipynb"))
+    tag_slides.write_lecturer_copies(chapters, lab_server.root / "lecturer")
+    return "lecturer"
 
 
 # --------------------------------------------------------------------------- playwright

@@ -8,9 +8,10 @@ question of every other kind the quiz has, so the radio, checkbox and number-box
 all exercised). Chapter 02 also drives its alignment explorer: another sentence, then the
 dot-product score, each must redraw the heatmap.
 
-A last test presents chapter 04 as a jupyterlab-rise slideshow and drives its explorer on
-the slide. One JupyterLab server serves every chapter; each chapter gets a fresh page (and
-its kernel is shut down after it).
+A last test presents the lecturer's copy of chapter 04 (``make lecturer``: the chapter with
+its speaker notes) as a jupyterlab-rise slideshow and drives its explorer on the slide. One
+JupyterLab server serves every chapter; each chapter gets a fresh page (and its kernel is shut
+down after it).
 
 Run: ``.venv/bin/python -m pytest tests/browser -q -p no:cacheprovider``; needs Debian's
 ``chromium`` (see conftest.py for the fixtures and environment variables).
@@ -395,13 +396,19 @@ def check_progress_recorded(quiz: str) -> None:
     assert answered, f"the quiz answers of {quiz} were not recorded in {path}"
 
 
-def test_chapter_as_a_live_slideshow(page: Page, lab_server) -> None:
-    """The lecturer's way: run the chapter in JupyterLab and save it, then present it with
-    jupyterlab-rise. The title slide shows, the speaker notes are there, the right arrow
-    moves on, and on the explorer's
-    slide the widget is live (its models come from the running kernel): another choice in
-    its dropdown redraws the heatmap."""
-    name = "04_self_attention.ipynb"
+def count_notes(path: Path) -> int:
+    """The number of speaker-notes cells (slide type ``notes``) in the notebook at ``path``."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return sum(c["metadata"].get("slideshow", {}).get("slide_type") == "notes" for c in cells)
+
+
+def test_chapter_as_a_live_slideshow(page: Page, lab_server, lecturer_folder: str) -> None:
+    """The lecturer's way: run the lecturer's copy of the chapter (``make lecturer``) in
+    JupyterLab and save it, then present it with jupyterlab-rise. The title slide shows, the
+    speaker notes are there, the right arrow moves on, and on the explorer's slide the widget
+    is live (its models come from the running kernel): another choice in its dropdown redraws
+    the heatmap."""
+    name = f"{lecturer_folder}/04_self_attention.ipynb"
     notebook = open_notebook(page, lab_server.workspace_url(name))
     assert_every_cell_ran(notebook, run_all_cells(page, notebook))
     wait_for_widgets(notebook)
@@ -415,7 +422,8 @@ def test_chapter_as_a_live_slideshow(page: Page, lab_server) -> None:
         timeout=LOAD_TIMEOUT_MS)
     page.wait_for_timeout(1000)  # let reveal.js finish laying out before navigating
     notes = page.locator(".reveal aside.notes")  # the speaker notes, for reveal.js's notes view
-    expect(notes, "the slideshow has no speaker notes").not_to_have_count(0)
+    expect(notes, "the slideshow lacks speaker notes").to_have_count(
+        count_notes(lab_server.root / name))
     page.keyboard.press("ArrowRight")
     expect(title, "the right arrow did not move to the next slide").to_be_hidden(
         timeout=WIDGET_TIMEOUT_MS)
