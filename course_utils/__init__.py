@@ -16,7 +16,9 @@ Mechanisms (what the notes teach; torch only):
 * ``positional``   sinusoidal positional encoding
 * ``transformer``  encoder and decoder blocks, the Transformer, the key/value cache
 * ``ntm``          Neural Turing Machine addressing, read, write; the NTM and an LSTM baseline
-* ``efficient``    exact attention in chunks with an online softmax
+* ``efficient``    exact attention in chunks with an online softmax; counts of bytes and
+                   operations
+* ``checks``       the argument checks the mechanisms share (errors that name the argument)
 
 The chapters' worlds (toy tasks, their models, training, checkpoints):
 

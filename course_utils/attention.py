@@ -6,8 +6,8 @@ The notes' three steps (Part I, "Machine translation with attention"):
 2. **softmax**: normalise the scores into weights αᵢ that are ≥ 0 and sum to 1
 3. **weighted sum**: the context vector  c = Σᵢ αᵢ vᵢ
 
-Conventions (DESIGN.md): batch first, ``(batch, ..., n, d)``; a boolean mask is
-**True = may attend**, broadcastable to the scores ``(..., n_q, n_k)`` (as in
+Conventions (as in the package docstring): batch first, ``(batch, ..., n, d)``; a boolean
+mask is **True = may attend**, broadcastable to the scores ``(..., n_q, n_k)`` (as in
 :func:`torch.nn.functional.scaled_dot_product_attention`); float32 and float64 keep their
 dtype. Bad input raises a ``ValueError``/``TypeError`` naming the argument and the shapes.
 """
@@ -18,6 +18,8 @@ import math
 
 import torch
 from torch import Tensor, nn
+
+from .checks import float_tensor, positive_int, same_dtype
 
 __all__ = [
     "masked_softmax",
@@ -33,27 +35,6 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- checks
-def _require_float_tensor(name: str, x: object, min_dim: int, expected: str) -> Tensor:
-    if not isinstance(x, Tensor):
-        raise TypeError(
-            f"{name} must be a torch.Tensor of shape {expected}, got {type(x).__name__}"
-        )
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    if x.dim() < min_dim:
-        raise ValueError(
-            f"{name} must have at least {min_dim} dimensions, shape {expected}; "
-            f"got shape {tuple(x.shape)}"
-        )
-    return x
-
-
-def _require_same_dtype(**tensors: Tensor) -> None:
-    dtypes = {name: t.dtype for name, t in tensors.items()}
-    if len(set(dtypes.values())) > 1:
-        listed = ", ".join(f"{n} {d}" for n, d in dtypes.items())
-        raise TypeError(f"tensors must share one dtype, got {listed}")
-
 
 def _require_same_batch(name_a: str, a: Tensor, name_b: str, b: Tensor, tail: int) -> None:
     if a.shape[:-tail] != b.shape[:-tail]:
@@ -92,7 +73,7 @@ def masked_softmax(scores: Tensor, mask: Tensor | None = None, dim: int = -1) ->
         Weights of the shape and dtype of ``scores``; each row sums to 1 over the allowed
         keys. A row with nothing to attend to is all zeros (never NaN), with finite gradients.
     """
-    scores = _require_float_tensor("scores", scores, 1, "(..., n_k)")
+    scores = float_tensor("scores", scores, 1, "(..., n_k)")
     if mask is None:
         return torch.softmax(scores, dim=dim)
     mask = _check_mask(mask, scores).expand_as(scores)
@@ -114,7 +95,7 @@ def hard_attention_weights(scores: Tensor) -> Tensor:
         ``(..., n_q, n_k)`` one-hot weights of the dtype of ``scores``. The argmax is not
         differentiable: the result has no ``grad_fn``, so no gradient flows back to the scores.
     """
-    scores = _require_float_tensor("scores", scores, 1, "(..., n_k)")
+    scores = float_tensor("scores", scores, 1, "(..., n_k)")
     best = scores.argmax(dim=-1)
     return nn.functional.one_hot(best, scores.shape[-1]).to(scores.dtype)
 
@@ -131,15 +112,18 @@ def dot_product_scores(query: Tensor, keys: Tensor, scaled: bool = True) -> Tens
     Returns:
         ``(..., n_q, n_k)`` scores.
     """
-    query = _require_float_tensor("query", query, 2, "(..., n_q, d)")
-    keys = _require_float_tensor("keys", keys, 2, "(..., n_k, d)")
-    _require_same_dtype(query=query, keys=keys)
+    query = float_tensor("query", query, 2, "(..., n_q, d)")
+    keys = float_tensor("keys", keys, 2, "(..., n_k, d)")
+    same_dtype(query=query, keys=keys)
     if query.shape[-1] != keys.shape[-1]:
         raise ValueError(
             f"query and keys must have the same last dimension d; got query "
             f"{tuple(query.shape)} (..., n_q, d) and keys {tuple(keys.shape)} (..., n_k, d)"
         )
     _require_same_batch("query", query, "keys", keys, tail=2)
+    if scaled and query.shape[-1] == 0:
+        raise ValueError(f"query and keys have width d = 0: the scaled scores QKᵀ/√d would be "
+                         f"0/0; got query {tuple(query.shape)} and keys {tuple(keys.shape)}")
     scores = query @ keys.transpose(-2, -1)  # s = Q Kᵀ
     if scaled:
         scores = scores / math.sqrt(query.shape[-1])  # s = Q Kᵀ / √d_k
@@ -157,9 +141,9 @@ def context_vector(weights: Tensor, values: Tensor) -> Tensor:
     Returns:
         ``(..., n_q, d_v)``.
     """
-    weights = _require_float_tensor("weights", weights, 2, "(..., n_q, n_k)")
-    values = _require_float_tensor("values", values, 2, "(..., n_k, d_v)")
-    _require_same_dtype(weights=weights, values=values)
+    weights = float_tensor("weights", weights, 2, "(..., n_q, n_k)")
+    values = float_tensor("values", values, 2, "(..., n_k, d_v)")
+    same_dtype(weights=weights, values=values)
     if weights.shape[-1] != values.shape[-2]:
         raise ValueError(
             f"weights have n_k = {weights.shape[-1]} keys but values have "
@@ -187,7 +171,7 @@ def scaled_dot_product_attention(
         The output equals :func:`torch.nn.functional.scaled_dot_product_attention`'s
         (except on fully masked rows, where this one gives zeros instead of NaN).
     """
-    value = _require_float_tensor("value", value, 2, "(..., n_k, d_v)")
+    value = float_tensor("value", value, 2, "(..., n_k, d_v)")
     scores = dot_product_scores(query, key, scaled=True)
     if value.shape[-2] != key.shape[-2]:
         raise ValueError(
@@ -215,8 +199,7 @@ class AdditiveAttention(nn.Module):
         super().__init__()
         for name, size in (("query_size", query_size), ("key_size", key_size),
                            ("hidden_size", hidden_size)):
-            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-                raise ValueError(f"{name} must be a positive int, got {size!r}")
+            positive_int(name, size)
         self.w_query = nn.Linear(query_size, hidden_size, bias=False)
         self.w_key = nn.Linear(key_size, hidden_size, bias=False)
         self.v = nn.Linear(hidden_size, 1, bias=False)
@@ -232,7 +215,7 @@ class AdditiveAttention(nn.Module):
         self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         self._check(query, keys)
-        values = _require_float_tensor("values", values, 3, "(batch, n_k, d_v)")
+        values = float_tensor("values", values, 3, "(batch, n_k, d_v)")
         if values.dim() != 3 or values.shape[:2] != keys.shape[:2]:
             raise ValueError(
                 f"values must have shape (batch, n_k, d_v) matching keys' (batch, n_k); got "
@@ -243,8 +226,8 @@ class AdditiveAttention(nn.Module):
 
     def _check(self, query: Tensor, keys: Tensor) -> None:
         q_size, k_size = self.w_query.in_features, self.w_key.in_features
-        query = _require_float_tensor("query", query, 3, f"(batch, n_q, {q_size})")
-        keys = _require_float_tensor("keys", keys, 3, f"(batch, n_k, {k_size})")
+        query = float_tensor("query", query, 3, f"(batch, n_q, {q_size})")
+        keys = float_tensor("keys", keys, 3, f"(batch, n_k, {k_size})")
         if query.dim() != 3 or query.shape[-1] != q_size:
             raise ValueError(
                 f"query must have shape (batch, n_q, {q_size}); got {tuple(query.shape)}"
@@ -270,14 +253,29 @@ class AdditiveAttention(nn.Module):
 def split_heads(x: Tensor, num_heads: int) -> Tensor:
     """``(batch, n, d_model)`` → ``(batch, num_heads, n, d_model / num_heads)``: head i gets
     columns i·d_h … (i + 1)·d_h − 1 of the projection."""
+    _check_split(x, num_heads)
     batch, n, d_model = x.shape
     return x.reshape(batch, n, num_heads, d_model // num_heads).transpose(1, 2)
 
 
 def merge_heads(x: Tensor) -> Tensor:
     """``(batch, num_heads, n, d_h)`` → ``(batch, n, num_heads · d_h)``: Concat(head₁, …)."""
+    _check_dims("x", x, 4, "(batch, num_heads, n, d_h)")
     batch, heads, n, d_h = x.shape
     return x.transpose(1, 2).reshape(batch, n, heads * d_h)
+
+
+def _check_dims(name: str, x: object, dims: int, expected: str) -> None:
+    if float_tensor(name, x, 0, expected).dim() != dims:
+        raise ValueError(f"{name} must have shape {expected}; got {tuple(x.shape)}")
+
+
+def _check_split(x: object, num_heads: object) -> None:
+    _check_dims("x", x, 3, "(batch, n, d_model)")
+    positive_int("num_heads", num_heads)
+    if x.shape[-1] % num_heads:
+        raise ValueError(f"x has width d_model = {x.shape[-1]}, not divisible by num_heads = "
+                         f"{num_heads}: each head needs d_model / num_heads columns")
 
 
 class MultiHeadAttention(nn.Module):
@@ -306,9 +304,8 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self, d_model: int, num_heads: int, bias: bool = True) -> None:
         super().__init__()
-        for name, size in (("d_model", d_model), ("num_heads", num_heads)):
-            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-                raise ValueError(f"{name} must be a positive int, got {size!r}")
+        positive_int("d_model", d_model)
+        positive_int("num_heads", num_heads)
         if d_model % num_heads:
             raise ValueError(f"d_model = {d_model} is not divisible by num_heads = {num_heads}: "
                              "each head needs d_model / num_heads dimensions")
@@ -355,22 +352,7 @@ class MultiHeadAttention(nn.Module):
         is ``forward(q, k, v, mask)``, bit for bit.
         """
         self._check_input("query", query, "n_q")
-        h, d_h = self.num_heads, self.head_size
-        for name, x in (("k_heads", k_heads), ("v_heads", v_heads)):
-            x = _require_float_tensor(name, x, 4, f"(batch, {h}, n_k, {d_h})")
-            if x.dim() != 4 or x.shape[1] != h or x.shape[3] != d_h:
-                raise ValueError(f"{name} must have shape (batch, {h}, n_k, {d_h}) "
-                                 f"(batch, num_heads, n_k, d_model / num_heads); got "
-                                 f"{tuple(x.shape)}")
-            if x.dtype != query.dtype:
-                raise TypeError(f"{name} is {x.dtype} but query is {query.dtype}")
-        if not query.shape[0] == k_heads.shape[0] == v_heads.shape[0]:
-            raise ValueError(f"query, k_heads and v_heads must have the same batch size; got "
-                             f"{tuple(query.shape)}, {tuple(k_heads.shape)}, "
-                             f"{tuple(v_heads.shape)}")
-        if k_heads.shape[2] != v_heads.shape[2]:
-            raise ValueError(f"k_heads and v_heads must have the same length n_k; got "
-                             f"{tuple(k_heads.shape)} and {tuple(v_heads.shape)}")
+        self._check_heads(query, k_heads, v_heads)
         q = split_heads(self.w_query(query), self.num_heads)  # (batch, h, n_q, d_h)
         return self._attend_heads(q, k_heads, v_heads, mask)
 
@@ -390,12 +372,30 @@ class MultiHeadAttention(nn.Module):
 
     def _check_input(self, name: str, x: object, n: str) -> None:
         d = self.d_model
-        x = _require_float_tensor(name, x, 3, f"(batch, {n}, {d})")
+        x = float_tensor(name, x, 3, f"(batch, {n}, {d})")
         if x.dim() != 3 or x.shape[-1] != d:
             raise ValueError(f"{name} must have shape (batch, {n}, {d}); got {tuple(x.shape)}")
         if x.dtype != self.w_query.weight.dtype:
             raise TypeError(f"the module's weights are {self.w_query.weight.dtype} but "
                             f"{name} is {x.dtype}; convert one side (e.g. module.double())")
+
+    def _check_heads(self, query: Tensor, k_heads: Tensor, v_heads: Tensor) -> None:
+        h, d_h = self.num_heads, self.head_size
+        for name, x in (("k_heads", k_heads), ("v_heads", v_heads)):
+            x = float_tensor(name, x, 4, f"(batch, {h}, n_k, {d_h})")
+            if x.dim() != 4 or x.shape[1] != h or x.shape[3] != d_h:
+                raise ValueError(f"{name} must have shape (batch, {h}, n_k, {d_h}) "
+                                 f"(batch, num_heads, n_k, d_model / num_heads); got "
+                                 f"{tuple(x.shape)}")
+            if x.dtype != query.dtype:
+                raise TypeError(f"{name} is {x.dtype} but query is {query.dtype}")
+        if not query.shape[0] == k_heads.shape[0] == v_heads.shape[0]:
+            raise ValueError(f"query, k_heads and v_heads must have the same batch size; got "
+                             f"{tuple(query.shape)}, {tuple(k_heads.shape)}, "
+                             f"{tuple(v_heads.shape)}")
+        if k_heads.shape[2] != v_heads.shape[2]:
+            raise ValueError(f"k_heads and v_heads must have the same length n_k; got "
+                             f"{tuple(k_heads.shape)} and {tuple(v_heads.shape)}")
 
     def _check(self, query: Tensor, key: Tensor, value: Tensor) -> None:
         for name, x, n in (("query", query, "n_q"), ("key", key, "n_k"), ("value", value, "n_k")):

@@ -31,7 +31,8 @@ from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from .attention import _check_mask, _require_float_tensor, _require_same_batch, _require_same_dtype
+from .attention import _check_mask, _require_same_batch
+from .checks import float_tensor, same_dtype
 
 __all__ = ["OnlineSoftmax", "chunked_attention", "naive_attention", "peak_tensor_memory",
            "saved_for_backward", "count_operations"]
@@ -97,10 +98,10 @@ def chunked_attention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor | 
         query whose mask row is all False). float16/bfloat16 inputs are accumulated in
         float32.
     """
-    query = _require_float_tensor("query", query, 2, "(..., n_q, d)")
-    key = _require_float_tensor("key", key, 2, "(..., n_k, d)")
-    value = _require_float_tensor("value", value, 2, "(..., n_k, d_v)")
-    _require_same_dtype(query=query, key=key, value=value)
+    query = float_tensor("query", query, 2, "(..., n_q, d)")
+    key = float_tensor("key", key, 2, "(..., n_k, d)")
+    value = float_tensor("value", value, 2, "(..., n_k, d_v)")
+    same_dtype(query=query, key=key, value=value)
     if query.shape[-1] != key.shape[-1]:
         raise ValueError(f"query and key must have the same last dimension d; got query "
                          f"{tuple(query.shape)} and key {tuple(key.shape)}")

@@ -11,7 +11,10 @@ in four stages (section 3.3):
 
 Reading (eq. 2): r = Σᵢ wᵢ Mᵢ. Writing (eq. 3–4): erase then add, M ← M ⊙ (1 − w eᵀ) + w aᵀ.
 
-All tensors are batch first: memory ``(batch, N, M)``, weightings ``(batch, N)``.
+All tensors are batch first: memory ``(batch, N, M)``, weightings ``(batch, N)``. Each function
+refuses at once a parameter outside its range — β < 0, g or e outside [0, 1], a negative shift
+weight, γ < 1, a negative weighting to sharpen — and tensors of different dtypes. (A shift
+that does not sum to 1 is allowed: eq. 8 is linear in it.)
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from .checks import positive_int, same_dtype, values_in
 from .tasks import copy_cost_bits, copy_task_batch
 from .training import train
 
@@ -40,6 +44,12 @@ def _check(name: str, x: object, dims: int, expected: str) -> Tensor:
     if x.dim() != dims:
         raise ValueError(f"{name} must have shape {expected}, got {tuple(x.shape)}")
     return x
+
+
+def _check_steps(x: Tensor) -> None:
+    if x.shape[1] == 0:
+        raise ValueError(f"x must hold at least one time step; got a sequence of length 0, "
+                         f"shape {tuple(x.shape)}")
 
 
 def _check_scalar(name: str, x: object, batch: int) -> Tensor:
@@ -70,6 +80,8 @@ def content_addressing(memory: Tensor, key: Tensor, beta: Tensor) -> Tensor:
     if key.shape != (batch, width):
         raise ValueError(f"key must have shape ({batch}, {width}), got {tuple(key.shape)}")
     beta = _check_scalar("beta", beta, batch)
+    same_dtype(memory=memory, key=key, beta=beta)
+    values_in("beta", beta, 0, meaning="the key strength")
     similarity = nn.functional.cosine_similarity(memory, key.unsqueeze(1), dim=-1, eps=EPS)
     return torch.softmax(beta * similarity, dim=-1)  # (batch, N)
 
@@ -80,6 +92,8 @@ def interpolate(w_content: Tensor, w_prev: Tensor, g: Tensor) -> Tensor:
     w_content = _check_weighting("w_content", w_content)
     w_prev = _check_weighting("w_prev", w_prev, *w_content.shape)
     g = _check_scalar("g", g, w_content.shape[0])
+    same_dtype(w_content=w_content, w_prev=w_prev, g=g)
+    values_in("g", g, 0, 1, meaning="the gate: 1 = content lookup, 0 = previous weighting")
     return g * w_content + (1 - g) * w_prev
 
 
@@ -98,6 +112,8 @@ def circular_shift(w: Tensor, shift: Tensor) -> Tensor:
                          f"{tuple(shift.shape)}")
     if size > w.shape[1]:
         raise ValueError(f"shift has {size} entries but the memory has only {w.shape[1]} rows")
+    same_dtype(w=w, shift=shift)
+    values_in("shift", shift, 0, meaning="the weights of the shifts −K//2 … K//2")
     half = size // 2
     # torch.roll(w, s)[i] = w[(i − s) mod N]: the weighting moved s rows down.
     moved = torch.stack([torch.roll(w, j - half, dims=1) for j in range(size)], dim=-1)
@@ -109,6 +125,9 @@ def sharpen(w: Tensor, gamma: Tensor) -> Tensor:
     ``w (batch, N)`` → ``(batch, N)``."""
     w = _check_weighting("w", w)
     gamma = _check_scalar("gamma", gamma, w.shape[0])
+    same_dtype(w=w, gamma=gamma)
+    values_in("w", w, 0, meaning="a weighting")
+    values_in("gamma", gamma, 1, meaning="γ = 1 changes nothing, a larger γ sharpens")
     # w^γ / Σ w^γ = softmax(γ log w), computed in the log domain: (wᵢ)^γ itself would
     # underflow to 0 for a spread-out w and a large γ, and 0/0 is NaN. EPS: log 0 = −∞.
     return torch.softmax(gamma * torch.log(w + EPS), dim=-1)
@@ -119,6 +138,7 @@ def read(memory: Tensor, w: Tensor) -> Tensor:
     """Eq. 2: r = Σᵢ wᵢ Mᵢ. ``memory (batch, N, M)``, ``w (batch, N)`` → ``(batch, M)``."""
     memory = _check("memory", memory, 3, "(batch, N, M)")
     w = _check_weighting("w", w, *memory.shape[:2])
+    same_dtype(memory=memory, w=w)
     return (w.unsqueeze(1) @ memory).squeeze(1)
 
 
@@ -137,6 +157,8 @@ def write(memory: Tensor, w: Tensor, erase: Tensor, add: Tensor) -> Tensor:
         if vector.shape != (batch, width):
             raise ValueError(f"{name} must have shape ({batch}, {width}), got "
                              f"{tuple(vector.shape)}")
+    same_dtype(memory=memory, w=w, erase=erase, add=add)
+    values_in("erase", erase, 0, 1, meaning="the fraction of each column erased")
     w = w.unsqueeze(-1)  # (batch, N, 1)
     erased = memory * (1 - w * erase.unsqueeze(1))  # M ⊙ (1 − w eᵀ)
     return erased + w * add.unsqueeze(1)  # + w aᵀ
@@ -199,8 +221,7 @@ class NTM(nn.Module):
         for name, value in (("input_size", input_size), ("output_size", output_size),
                             ("controller_size", controller_size), ("memory_rows", memory_rows),
                             ("memory_width", memory_width)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            positive_int(name, value)
         if memory_rows < 3:
             raise ValueError(f"memory_rows must be at least 3 (shifts −1, 0, +1), got "
                              f"{memory_rows}")
@@ -215,6 +236,7 @@ class NTM(nn.Module):
         if x.shape[-1] != self.input_size:
             raise ValueError(f"x must have shape (batch, time, {self.input_size}), got "
                              f"{tuple(x.shape)}")
+        _check_steps(x)
         batch, steps, _ = x.shape
         memory = torch.full((batch, self.rows, self.width), 1e-6, dtype=x.dtype,
                             device=x.device)
@@ -251,6 +273,7 @@ class LSTMBaseline(nn.Module):
 
     def forward(self, x: Tensor) -> NTMOutput:
         x = _check("x", x, 3, f"(batch, time, {self.lstm.input_size})")
+        _check_steps(x)
         h, _ = self.lstm(x)
         none = x.new_zeros(x.shape[0], x.shape[1], 0)
         return NTMOutput(self.out(h), none, none)

@@ -27,13 +27,14 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor, nn
 
 from . import set_seed
-from .attention import MultiHeadAttention, _require_float_tensor
+from .attention import MultiHeadAttention
+from .checks import float_tensor, positive_int, probability
 from .positional import sinusoidal_encoding
 from .seq2seq import Translation
 from .training import train
@@ -41,12 +42,6 @@ from .translation import Batch, make_batch
 
 __all__ = ["FeedForward", "EncoderBlock", "causal_mask", "DecoderBlock", "LayerCache",
            "Transformer", "warmup_then_decay", "train_transformer"]
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 def _is_relu(activation: object) -> bool:
@@ -79,12 +74,22 @@ def _copy_weights(*pairs: tuple[nn.Module, nn.Module]) -> None:
                 ours.eps = theirs.eps
 
 
+def _check_block_args(d_model: object, num_heads: object, d_ff: object, dropout: object
+                      ) -> None:
+    for name, size in (("d_model", d_model), ("num_heads", num_heads), ("d_ff", d_ff)):
+        positive_int(name, size)
+    probability("dropout", dropout)
+
+
 class FeedForward(nn.Module):
     """The position-wise 2-layer network: ``(..., d_model)`` → ``(..., d_model)``,
     FFN(x) = W₂ ReLU(W₁ x + b₁) + b₂ with a hidden width ``d_ff``."""
 
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0) -> None:
         super().__init__()
+        positive_int("d_model", d_model)
+        positive_int("d_ff", d_ff)
+        probability("dropout", dropout)
         self.linear1 = nn.Linear(d_model, d_ff)
         self.linear2 = nn.Linear(d_ff, d_model)
         self.dropout = nn.Dropout(dropout)
@@ -110,6 +115,7 @@ class EncoderBlock(nn.Module):
 
     def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.0) -> None:
         super().__init__()
+        _check_block_args(d_model, num_heads, d_ff, dropout)
         self.attention = MultiHeadAttention(d_model, num_heads)
         self.norm1 = nn.LayerNorm(d_model)
         self.ffn = FeedForward(d_model, d_ff, dropout)
@@ -144,15 +150,27 @@ def causal_mask(n: int, device: torch.device | str | None = None) -> Tensor:
     Row t (the query at position t) may attend to positions 0 … t: the lower triangle,
     diagonal included. Broadcasts to the scores ``(batch, num_heads, n, n)``.
     """
-    _positive_int("n", n)
+    positive_int("n", n)
     return torch.ones(n, n, dtype=torch.bool, device=device).tril()  # j ≤ t
 
 
 def _check_sequence(name: str, x: object, d_model: int, n: str) -> Tensor:
-    x = _require_float_tensor(name, x, 3, f"(batch, {n}, {d_model})")
+    x = float_tensor(name, x, 3, f"(batch, {n}, {d_model})")
     if x.dim() != 3 or x.shape[-1] != d_model:
         raise ValueError(f"{name} must have shape (batch, {n}, {d_model}); got {tuple(x.shape)}")
     return x
+
+
+def _check_cached(name: str, x: object, batch: int, heads: int, d_h: int,
+                  length: int | str) -> None:
+    """One tensor of a :class:`LayerCache`: ``(batch, heads, length, d_h)``."""
+    x = float_tensor(f"cache.{name}", x, 4, "(batch, num_heads, length, d_h)")
+    if x.dim() != 4 or (x.shape[0], x.shape[1], x.shape[3]) != (batch, heads, d_h) or (
+            isinstance(length, int) and x.shape[2] != length):
+        raise ValueError(f"cache.{name} has shape {tuple(x.shape)}, but this block needs "
+                         f"(batch, num_heads, {length}, d_model / num_heads) = ({batch}, "
+                         f"{heads}, {length}, {d_h}): the cache was built for another block, "
+                         f"batch or memory")
 
 
 @dataclass(frozen=True)
@@ -165,6 +183,9 @@ class LayerCache:
             attends to earlier ones, so its key and value are final once computed).
         memory_key, memory_value: ``(batch, num_heads, n, d_h)``, the cross-attention's keys
             and values of the encoder's memory, projected once for the whole decoding.
+        owner: the block that started the cache; :meth:`DecoderBlock.step` refuses a cache
+            owned by another block (None, for a cache built by hand: then only its shapes and
+            dtype are checked).
 
     Made by :meth:`DecoderBlock.start_cache`; every :meth:`DecoderBlock.step` returns a new one,
     one position longer.
@@ -174,6 +195,7 @@ class LayerCache:
     self_value: Tensor
     memory_key: Tensor
     memory_value: Tensor
+    owner: nn.Module | None = field(default=None, repr=False, compare=False)
 
     @property
     def length(self) -> int:
@@ -211,6 +233,7 @@ class DecoderBlock(nn.Module):
 
     def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.0) -> None:
         super().__init__()
+        _check_block_args(d_model, num_heads, d_ff, dropout)
         self.self_attention = MultiHeadAttention(d_model, num_heads)
         self.norm1 = nn.LayerNorm(d_model)
         self.cross_attention = MultiHeadAttention(d_model, num_heads)
@@ -242,7 +265,7 @@ class DecoderBlock(nn.Module):
         memory = _check_sequence("memory", memory, self.d_model, "n")
         memory_key, memory_value = self.cross_attention.project_key_value(memory, memory)
         empty = memory_key.new_empty(*memory_key.shape[:2], 0, memory_key.shape[3])
-        return LayerCache(empty, empty, memory_key, memory_value)
+        return LayerCache(empty, empty, memory_key, memory_value, owner=self)
 
     def step(self, x_t: Tensor, cache: LayerCache, memory_mask: Tensor | None = None
              ) -> tuple[Tensor, Tensor, Tensor, LayerCache]:
@@ -271,12 +294,7 @@ class DecoderBlock(nn.Module):
         if x_t.shape[1] != 1:
             raise ValueError(f"x_t must hold one position, shape (batch, 1, {self.d_model}); "
                              f"got {tuple(x_t.shape)}")
-        if not isinstance(cache, LayerCache):
-            raise TypeError(f"cache must be a LayerCache (from start_cache), got "
-                            f"{type(cache).__name__}")
-        if cache.memory_key.shape[0] != x_t.shape[0]:
-            raise ValueError(f"x_t has batch size {x_t.shape[0]} but the cache was started "
-                             f"for a memory of batch size {cache.memory_key.shape[0]}")
+        self._check_cache(cache, x_t.shape[0])
         key, value = self.self_attention.project_key_value(x_t, x_t)  # k_t, v_t of position t
         cache = cache.extend(key, value)  # the keys and values of positions 0 … t
         attended, self_weights = self.self_attention.attend(x_t, cache.self_key,
@@ -287,6 +305,29 @@ class DecoderBlock(nn.Module):
         x = self.norm2(x + self.dropout2(attended))  # LayerNorm(x + CrossMHA(x, memory))
         x = self.norm3(x + self.dropout3(self.ffn(x)))  # LayerNorm(x + FFN(x))
         return x, self_weights, cross_weights, cache
+
+    def _check_cache(self, cache: object, batch: int) -> None:
+        if not isinstance(cache, LayerCache):
+            raise TypeError(f"cache must be a LayerCache (from start_cache), got "
+                            f"{type(cache).__name__}")
+        if cache.owner is not None and cache.owner is not self:
+            raise ValueError("cache was started by another DecoderBlock: each block keeps its "
+                             "own cache (its start_cache, then each of its steps, returns it)")
+        if cache.memory_key.shape[0] != batch:
+            raise ValueError(f"x_t has batch size {batch} but the cache was started "
+                             f"for a memory of batch size {cache.memory_key.shape[0]}")
+        h, d_h = self.self_attention.num_heads, self.self_attention.head_size
+        _check_cached("memory_key", cache.memory_key, batch, h, d_h, "n")
+        _check_cached("memory_value", cache.memory_value, batch, h, d_h,
+                      cache.memory_key.shape[2])
+        _check_cached("self_key", cache.self_key, batch, h, d_h, "t")
+        _check_cached("self_value", cache.self_value, batch, h, d_h, cache.self_key.shape[2])
+        dtype = self.self_attention.w_query.weight.dtype
+        held = {t.dtype for t in (cache.self_key, cache.self_value, cache.memory_key,
+                                  cache.memory_value)}
+        if held != {dtype}:
+            raise TypeError(f"cache holds {', '.join(sorted(map(str, held)))} tensors but the "
+                            f"block's weights are {dtype}: start the cache with this block")
 
     def _check(self, x: Tensor, memory: Tensor, n_x: str) -> None:
         d = self.d_model
@@ -351,7 +392,8 @@ class Transformer(nn.Module):
         for name, value in (("source_vocab", source_vocab), ("target_vocab", target_vocab),
                             ("d_model", d_model), ("num_heads", num_heads), ("d_ff", d_ff),
                             ("num_layers", num_layers), ("max_length", max_length)):
-            _positive_int(name, value)
+            positive_int(name, value)
+        probability("dropout", dropout)
         self.d_model, self.max_length = d_model, max_length
         self.source_embed = nn.Embedding(source_vocab, d_model, padding_idx=0)
         self.target_embed = nn.Embedding(target_vocab, d_model, padding_idx=0)
@@ -374,6 +416,7 @@ class Transformer(nn.Module):
         """``tokens (batch, k)`` at positions start … start + k − 1 → ``(batch, k, d_model)``
         = embedding · √d_model + PE[position]."""
         k = tokens.shape[1]
+        self._check_start(start, k)
         scaled = table(tokens) * math.sqrt(self.d_model)  # embedding · √d_model
         return self.dropout(scaled + self.positions[start:start + k])  # + PE
 
@@ -463,7 +506,7 @@ class Transformer(nn.Module):
             ``weights (batch, steps, n)`` (the last block's cross-attention, averaged over
             heads) and ``logits (batch, steps, target_vocab)`` of every step.
         """
-        _positive_int("max_length", max_length)
+        positive_int("max_length", max_length)
         if max_length > self.max_length:
             raise ValueError(f"max_length = {max_length} exceeds the {self.max_length} positions "
                              "of the model's positional encoding")
@@ -531,6 +574,16 @@ class Transformer(nn.Module):
             raise ValueError(f"{name} holds ids outside [0, {vocab}): min {tokens.min().item()}, "
                              f"max {tokens.max().item()}")
 
+    def _check_start(self, start: object, k: int) -> None:
+        if k > self.max_length:
+            raise ValueError(f"tokens has {k} positions, more than the {self.max_length} of the "
+                             f"model's positional encoding (max_length)")
+        last = self.max_length - k  # positions start … start + k − 1 must be in the table
+        if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start <= last:
+            raise ValueError(f"start must be an int in [0, {last}] for {k} tokens: the "
+                             f"positional encoding has max_length = {self.max_length} "
+                             f"positions; got {start!r}")
+
     @staticmethod
     def _check_source_mask(source_mask: object, shape: torch.Size) -> None:
         if not isinstance(source_mask, Tensor) or source_mask.dtype != torch.bool:
@@ -546,7 +599,7 @@ class Transformer(nn.Module):
 def warmup_then_decay(steps: int, warmup: int) -> Callable[[int], float]:
     """The learning-rate multiplier of step 1 … ``steps``: linear warm-up over ``warmup``
     steps, then a linear decay that reaches 1 / (steps − warmup + 1) at the last step."""
-    _positive_int("steps", steps)
+    positive_int("steps", steps)
     if isinstance(warmup, bool) or not isinstance(warmup, int) or not 0 <= warmup < steps:
         raise ValueError(f"warmup must be an int in [0, steps), got {warmup!r}")
 
