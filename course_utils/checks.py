@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["positive_int", "real_number", "probability", "floating_dtype", "float_tensor",
-           "same_dtype", "values_in"]
+           "same_dtype", "values_in", "sums_to_one"]
 
 
 # --------------------------------------------------------------------------- Python values
@@ -107,6 +107,21 @@ def values_in(name: str, x: Tensor, low: float, high: float = math.inf,
         inside = smallest.item() >= low and largest.item() <= high
     if not inside:
         _out_of_range(name, x, low, high, meaning)
+    return x
+
+
+def sums_to_one(name: str, x: Tensor, meaning: str = "", tolerance: float = 1e-4) -> Tensor:
+    """``x`` if every row (the last axis) sums to 1 within ``tolerance`` (a softmax's rounding
+    stays far inside it); else ``ValueError`` naming ``name``, the first row that does not and
+    its sum. Skipped under tracing/compiling, like :func:`values_in`."""
+    if torch.jit.is_tracing() or torch.compiler.is_compiling() or x.numel() == 0:
+        return x
+    error = (x.detach().sum(-1) - 1).abs()
+    if not error.max().item() <= tolerance:  # NaN fails too
+        row = int(torch.nan_to_num(error, nan=math.inf).argmax())
+        total = x.detach().sum(-1).flatten()[row].item()
+        raise ValueError(f"{name} must sum to 1 along its last axis ({meaning}); row {row} sums "
+                         f"to {total:.6g}")
     return x
 
 

@@ -25,7 +25,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from .checks import positive_int, same_dtype, values_in
+from .checks import positive_int, same_dtype, sums_to_one, values_in
 from .tasks import copy_cost_bits, copy_task_batch
 from .training import train
 
@@ -114,6 +114,7 @@ def circular_shift(w: Tensor, shift: Tensor) -> Tensor:
         raise ValueError(f"shift has {size} entries but the memory has only {w.shape[1]} rows")
     same_dtype(w=w, shift=shift)
     values_in("shift", shift, 0, meaning="the weights of the shifts −K//2 … K//2")
+    sums_to_one("shift", shift, meaning="a distribution over the shifts −K//2 … K//2")
     half = size // 2
     # torch.roll(w, s)[i] = w[(i − s) mod N]: the weighting moved s rows down.
     moved = torch.stack([torch.roll(w, j - half, dims=1) for j in range(size)], dim=-1)

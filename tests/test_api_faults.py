@@ -425,12 +425,15 @@ def test_ntm_functions_accept_the_ends_of_the_ranges(function, name, value):
     assert torch.isfinite(_call(function, **{name: value})).all()
 
 
-def test_circular_shift_still_takes_an_unnormalised_shift():
-    """Eq. 8 is linear in the shift: the existing tests (test_ntm.py) use shifts that do not
-    sum to 1, so only their sign is checked."""
+def test_circular_shift_refuses_a_shift_that_is_not_a_distribution():
+    """Before: a shift of [0.5, 2.0, 0.0] scaled the weighting by 2.5: no weighting any more."""
     w = _valid()["w"]
-    torch.testing.assert_close(circular_shift(w, _scalars(0.5, 2.0, 0.0)),
-                               w * _scalars(0.5, 2.0, 0.0))
+    with pytest.raises(ValueError, match=r"^shift must sum to 1 .*row 0 sums to 2\.5"):
+        circular_shift(w, torch.tensor([[0.5, 2.0, 0.0]] * BATCH))
+    with pytest.raises(ValueError, match=r"row 1 sums to nan"):
+        circular_shift(w, torch.tensor([[0.0, 1.0, 0.0], [0.0, math.nan, 0.0], [0.0, 1.0, 0.0]]))
+    softmax = torch.softmax(torch.randn(BATCH, 5, generator=torch.Generator().manual_seed(0)), -1)
+    assert torch.isfinite(circular_shift(w, softmax)).all()      # a softmax's rounding passes
 
 
 def test_range_checks_keep_gradients_and_results():

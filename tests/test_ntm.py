@@ -267,11 +267,9 @@ def test_circular_shift_moves_one_hot_with_wraparound(dtype, size):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_circular_shift_k1_scales(dtype):
+def test_circular_shift_k1_is_the_identity(dtype):
     w = weighting(BATCH, ROWS, dtype, 19)
     assert torch.equal(circular_shift(w, torch.ones(BATCH, 1, dtype=dtype)), w)
-    torch.testing.assert_close(circular_shift(w, scalar([0.5, 2.0, 0.0], dtype)),
-                               w * scalar([0.5, 2.0, 0.0], dtype), **tol(dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -285,8 +283,8 @@ def test_circular_shift_blurs_and_conserves_total(dtype):
     assert out.max() < 1  # blurred
     w = weighting(BATCH, ROWS, dtype, 20) * scalar([1.0, 2.0, 0.5], dtype)
     shift = uniform(BATCH, 5, dtype=dtype, seed=21)
-    torch.testing.assert_close(circular_shift(w, shift).sum(-1), w.sum(-1) * shift.sum(-1),
-                               **tol(dtype))
+    shift = shift / shift.sum(-1, keepdim=True)                   # a distribution over shifts
+    torch.testing.assert_close(circular_shift(w, shift).sum(-1), w.sum(-1), **tol(dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
