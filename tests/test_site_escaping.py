@@ -90,6 +90,7 @@ def test_quiz_fields_are_escaped_on_the_chapter_page_and_in_the_deck(tmp_path):
     output = new_output("display_data", data={"text/html": static_quiz_html(quiz),
                                               "text/plain": "QuizView()"})
     notebook = new_notebook(cells=[new_markdown_cell("# Chapter 99 · Escaping"),
+                                   new_code_cell("import torch"),   # the set-up: not a slide
                                    new_code_cell('show_quiz("99_escaping")', outputs=[output])])
     path = tmp_path / "99_escaping.ipynb"
     nbformat.write(notebook, path)
