@@ -18,7 +18,15 @@ A quiz file::
         prompt: ...
         answer: 0.75
         tolerance: 0.01
+        method: How to work it out, for any wrong number.
+        mistakes:                   # likely wrong numbers, each with a hint aimed at it
+          - {answer: 0.25, explanation: That is the first key's weight.}
         explanation: ...
+
+Options are shown in the file's order, labelled by their ids: write the ids a, b, c, … in
+that order, and spread the right option over the positions (``tests/test_quiz_balance.py``
+keeps the course's quizzes balanced). A wrong numeric answer gets the hint of the listed
+mistake it matches, or else "too high" / "too low" and the question's ``method``.
 
 The file is validated by a pydantic schema; a malformed file raises :class:`QuizFormatError`
 naming the file, the question and the field. So does a file that cannot be read (missing, a
@@ -89,7 +97,11 @@ class Mistake(BaseModel):
 
 
 class Question(BaseModel):
-    """One question; ``options`` for single/multiple, ``answer`` + ``tolerance`` for numeric."""
+    """One question; ``options`` for single/multiple, ``answer`` + ``tolerance`` for numeric.
+
+    A numeric question may also list likely wrong answers (``mistakes``, each with a hint)
+    and a ``method``: how to work the answer out, the hint for any other wrong number.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: NonEmpty
@@ -100,6 +112,7 @@ class Question(BaseModel):
     answer: float | None = None
     tolerance: Annotated[float, Field(ge=0)] | None = None
     mistakes: list[Mistake] = []
+    method: NonEmpty | None = None
     explanation: NonEmpty
 
     @model_validator(mode="after")
@@ -116,6 +129,8 @@ class Question(BaseModel):
             return self
         if self.mistakes:
             raise ValueError(f"a {self.kind} question takes no 'mistakes' (explain each option)")
+        if self.method is not None:
+            raise ValueError(f"a {self.kind} question takes no 'method' (explain each option)")
         if self.answer is not None or self.tolerance is not None:
             raise ValueError(f"a {self.kind} question takes 'options', not 'answer'/'tolerance'")
         if not self.options or len(self.options) < 2:
@@ -322,8 +337,15 @@ def _grade_numeric(q: Question, answer: object) -> Feedback:
     for mistake in q.mistakes:
         if _within(answer, mistake.answer, q.tolerance):
             return Feedback(False, f"{mistake.explanation} {TRY_AGAIN}")
-    return Feedback(False, f"Your answer {answer:g} is not within {q.tolerance:g} of the "
-                           f"answer. {TRY_AGAIN}")
+    # Any other number: which way it is off, and how to work the answer out.
+    direction = "too high" if answer > q.answer else "too low"
+    if q.tolerance > 0:
+        verdict = (f"Your answer {answer:g} is not within {q.tolerance:g} of the answer: it is "
+                   f"{direction}.")
+    else:
+        verdict = f"Your answer {answer:g} is {direction}."
+    hint = f" {q.method}" if q.method else ""
+    return Feedback(False, f"{verdict}{hint} {TRY_AGAIN}")
 
 
 def _within(answer: float, target: float, tolerance: float) -> bool:
@@ -343,7 +365,7 @@ def grade(question: Question, answer: object) -> Feedback:
 def check(chapter: str, question_id: str, answer: object) -> Feedback:
     """Grade one answer: an option id (single), a list of option ids (multiple) or a number.
 
-    >>> check("01_attention_and_memory", "memory-sensory", "a").correct  # doctest: +SKIP
+    >>> check("01_attention_and_memory", "memory-sensory", "b").correct  # doctest: +SKIP
     True
     """
     result = grade(load_quiz(chapter).question(question_id), answer)
@@ -403,9 +425,11 @@ class QuestionWidget:
             self.input = w.Text(value="", placeholder="a number", description="Answer:",
                                 layout=w.Layout(width="16em"))
             inputs = [self.input]
+        # A fixed size that never shrinks: a long feedback beside it would otherwise squeeze
+        # the button (flex-shrink) down to "Ch…". The feedback takes the rest of the row.
         self.button = w.Button(description="Check", button_style="primary",
-                               layout=w.Layout(width="8em"))
-        self.feedback = w.HTML("")
+                               layout=w.Layout(width="8em", min_width="8em", flex="0 0 auto"))
+        self.feedback = w.HTML("", layout=w.Layout(flex="1 1 auto", min_width="0"))
         self.button.on_click(lambda _: self.check())
         self.box = w.VBox([self.prompt, *inputs, w.HBox([self.button, self.feedback])],
                           layout=w.Layout(margin="0 0 1em 0"))

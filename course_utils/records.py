@@ -295,9 +295,21 @@ class ProgressReport:
                 "<code>reset_progress()</code> forgets it.</small></p>")
 
 
+PROMPT_WORDS = 5  # how much of a question's prompt names it in the revisit list
+
+
+def _question_label(number: int, prompt: str) -> str:
+    """A quiz question as the learner sees it: its number in the chapter's quiz and the
+    first words of its prompt, e.g. ``question 3 «Which of these are steps…»``."""
+    words = prompt.split()
+    start = " ".join(words[:PROMPT_WORDS])
+    return f"question {number} «{start}{'…' if len(words) > PROMPT_WORDS else ''}»"
+
+
 def progress() -> ProgressReport:
     """Per chapter: the quiz questions whose latest answer was right, the exercises passed,
-    and what to revisit (questions last answered wrong, exercises tried but not passed)."""
+    and what to revisit (questions last answered wrong, by their number in the chapter's quiz
+    and the first words of their prompt; exercises tried but not passed)."""
     from .exercises import EXERCISE_CHAPTERS
     from .quiz import load_quiz_file, quiz_dir
 
@@ -310,7 +322,7 @@ def progress() -> ProgressReport:
         answers = data["quizzes"].get(chapter, {})
         questions = quizzes[chapter].questions if chapter in quizzes else []
         right = sum(bool(answers.get(q.id, {}).get("correct")) for q in questions)
-        revisit = [f"quiz {q.id}" for q in questions
+        revisit = [_question_label(number, q.prompt) for number, q in enumerate(questions, 1)
                    if q.id in answers and not answers[q.id].get("correct")]
         names = sorted(n for n, c in EXERCISE_CHAPTERS.items() if c == chapter)
         done = {n: data["exercises"].get(n, {}) for n in names}

@@ -133,9 +133,12 @@ def test_progress_report_counts_and_revisits(store):
     ch01 = next(c for c in report.chapters if c.chapter == CH01)
     assert (ch01.right, ch01.questions) == (1, len(questions))
     assert (ch01.passed, ch01.exercises) == (1, 3)
-    assert ch01.revisit == [f"quiz {questions[1].id}", "exercise context_vector"]
+    # A question is named as the learner sees it: its number and its prompt's first words.
+    start = " ".join(questions[1].prompt.split()[:5])
+    assert ch01.revisit == [f"question 2 «{start}…»", "exercise context_vector"]
     text, page = repr(report), report._repr_html_()
     assert f"1 / {len(questions)}" in text and "exercise context_vector" in page
+    assert "question 2 «" in page and questions[1].id not in page
     assert str(store) in text                         # outside the home folder: in full
 
 

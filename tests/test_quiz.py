@@ -118,6 +118,25 @@ def test_every_question_of_a_course_quiz_grades_its_own_answer(path, monkeypatch
                 assert not check(chapter, q.id, sorted(chosen)).correct, (q.id, option.id)
 
 
+def test_the_rotation_hints_quote_the_sinusoidal_encoding():
+    """Chapter 06's question on PE(p)·PE(p + k) quotes dot products at d_model = 32: they
+    must be the encoding's (at every p, since they depend only on k)."""
+    import torch
+
+    from course_utils.positional import sinusoidal_encoding
+
+    pe = sinusoidal_encoding(600, 32, dtype=torch.float64)
+    dot = (pe[100] @ pe[100:].T).tolist()  # dot[k] = PE(100)·PE(100 + k)
+    assert round(dot[1], 1) == 15.3 and round(dot[0]) == 16
+    assert round(dot[10], 1) == 10.1 and round(dot[20], 1) == 10.5  # ripples, not a decay
+    far = min(range(len(dot)), key=dot.__getitem__)
+    assert (far, round(dot[far], 1)) == (487, -1.2)  # far offsets do go below 0
+    question = load_quiz("06_positional_encoding").question("rotation")
+    text = " ".join(o.explanation for o in question.options)
+    for quoted in ("15.3", "= 16", "10.5", "10.1", "−1.2 at k = 487"):
+        assert quoted in text, quoted
+
+
 # ====================================================================================== check()
 def test_check_single(sample):
     right = check(sample, "pick-one", "a")
@@ -179,6 +198,50 @@ def test_check_numeric_recognises_a_listed_mistake(tmp_path, monkeypatch):
     assert hint.correct is False
     assert hint.explanation == "That is the first key's weight. Try again."
     assert check(name, "number", 0.75).correct
+
+
+METHOD = "Exponentiate both scores and divide the second by their sum."
+
+
+def with_method(tmp_path, monkeypatch, tolerance: str = "0.01") -> str:
+    text = SAMPLE.replace(
+        "    tolerance: 0.01\n",
+        f"    tolerance: {tolerance}\n    method: {METHOD}\n"
+        "    mistakes:\n      - {answer: 0.25, explanation: That is the first key's weight.}\n")
+    return write_quiz(tmp_path, monkeypatch, "with_method", text)
+
+
+@pytest.mark.parametrize(("answer", "direction"), [(0.9, "too high"), (201, "too high"),
+                                                   (0.5, "too low"), (-3, "too low")])
+def test_any_other_wrong_number_says_which_way_and_gives_the_method(tmp_path, monkeypatch,
+                                                                   answer, direction):
+    name = with_method(tmp_path, monkeypatch)
+    result = check(name, "number", answer)
+    assert result.correct is False
+    assert result.explanation == (f"Your answer {answer:g} is not within 0.01 of the answer: "
+                                  f"it is {direction}. {METHOD} Try again.")
+    assert "Three quarters" not in result.explanation  # the answer is not given away
+
+
+def test_a_listed_mistake_gets_its_own_hint_not_the_method(tmp_path, monkeypatch):
+    name = with_method(tmp_path, monkeypatch)
+    assert check(name, "number", 0.25).explanation == "That is the first key's weight. Try again."
+    assert check(name, "number", 0.75).correct
+
+
+def test_an_exact_answer_is_too_high_or_too_low_without_a_tolerance(tmp_path, monkeypatch):
+    name = with_method(tmp_path, monkeypatch, tolerance="0")
+    assert check(name, "number", 0.8).explanation == (
+        f"Your answer 0.8 is too high. {METHOD} Try again.")
+    assert "not within 0 " not in check(name, "number", 0.7).explanation
+
+
+def test_the_number_box_shows_the_method(tmp_path, monkeypatch):
+    q = QuizView(with_method(tmp_path, monkeypatch))["number"]
+    q.input.value = "2"
+    q.button.click()
+    assert "Not quite" in q.feedback.value and "too high" in q.feedback.value
+    assert html.escape(METHOD) in q.feedback.value
 
 
 def test_a_listed_mistake_inside_the_tolerance_is_a_format_error(tmp_path, monkeypatch):
@@ -327,6 +390,25 @@ MALFORMED = {
         QUESTION.replace("source: course", "source: book").replace("id: fine", "id: q-bad"),
         ["question 'q-bad' (#1)", "field source"],
     ),
+    "method_on_a_single_question": (
+        QUESTION + """\
+  - id: q-bad
+    kind: single
+    source: course
+    prompt: P
+    method: Count the rows.
+    options:
+      - {id: a, text: A, correct: true, explanation: E}
+      - {id: b, text: B, correct: false, explanation: E}
+    explanation: X
+""",
+        ["question 'q-bad' (#2)", "takes no 'method'"],
+    ),
+    "empty_method": (
+        QUESTION.replace("tolerance: 0", "tolerance: 0\n    method: ''").replace(
+            "id: fine", "id: q-bad"),
+        ["question 'q-bad' (#1)", "field method"],
+    ),
 }
 
 
@@ -420,6 +502,14 @@ def test_numeric_question_widget(sample):
     q.button.click()
     assert "Not quite" in q.feedback.value
     assert "Your answer 0.5 is not within 0.01" in q.feedback.value
+
+
+def test_the_check_button_keeps_its_width_beside_a_long_feedback(sample):
+    # A flex item shrinks by default: a long feedback squeezed the button to "Ch…".
+    for q in QuizView(sample).questions:
+        layout = q.button.layout
+        assert layout.flex == "0 0 auto" and layout.min_width == layout.width == "8em"
+        assert q.feedback.layout.min_width == "0"  # the feedback wraps instead
 
 
 def test_numeric_question_widget_with_nothing_entered(sample):
