@@ -29,11 +29,9 @@ from .attention import (
     context_vector,
     dot_product_scores,
     masked_softmax,
-    merge_heads,
     scaled_dot_product_attention,
-    split_heads,
 )
-from .captioning import CELL, GRID, regions_to_pixels
+from .captioning import GRID
 from .efficient import OnlineSoftmax
 from .ntm import sharpen, write
 from .positional import frequencies, sinusoidal_encoding
@@ -80,6 +78,9 @@ class Exercise:
     # Tried (before the general message) when the output has the right shape but NaN or inf:
     # each names one mistake, only where that mistake gives NaN or inf exactly there.
     nan_hints: list[Diagnosis] = field(default_factory=list)
+    # Tried (before the general message) when the output has the wrong number of axes: each
+    # names the mistake that gives exactly that shape.
+    shape_hints: list[Diagnosis] = field(default_factory=list)
     atol: float = 1e-5
     batched_case: bool = False  # the last case is a batch (..., n_q, d): hint at .transpose
     keeps_inputs: bool = False  # the function must not modify its input tensors
@@ -268,6 +269,19 @@ _ERROR_HINTS = {
         ("cannot be multiplied", "weights (n_q, n_k) @ values (n_k, d_v) gives (n_q, d_v): the "
                                  "key axis meets in the middle, no transpose is needed"),
     ],
+    "attend_to_regions": [
+        ("must match the size", "W_q z is one vector per image, (batch, a), and W_k rᵢ one per "
+                                "region, (batch, R, a): give the first a region axis, "
+                                "(z @ w_q).unsqueeze(1), so that it is added to every region"),
+        ("cannot be multiplied", "z (batch, hidden) goes with w_q (hidden, a) and the regions "
+                                 "(batch, R, d) with w_k (d, a): z @ w_q and regions @ w_k"),
+    ],
+    "multi_head_attention": [
+        ("invalid for input of size", "d_model splits into h heads of d_h = d_model // h "
+                                      "columns: reshape to (batch, n, h, d_h)"),
+        *((pattern, "d_model / h is a float: the head size is d_model // h")
+          for pattern in ("got float", "type float")),
+    ],
     "sharpen": [("must match the size", "keep the summed axis so that the division broadcasts "
                                         "row by row: .sum(dim=-1, keepdim=True); gamma is "
                                         "(batch, 1) already")],
@@ -411,59 +425,95 @@ EXERCISES: dict[str, Exercise] = {
 
 
 # --------------------------------------------------------------------------- chapter 03
-def _pixel_cases() -> Iterator[tuple]:
-    for seed, batch in enumerate([1, 3]):
+def _regions_cases() -> Iterator[tuple]:
+    # (z, regions, w_q, w_k, v): a decoder state per image, its regions (the captioner's 16 =
+    # 4 × 4, or another count) and the additive score's weights. batch, R, hidden, d and a all
+    # differ, so summing the wrong tensor or softmaxing the wrong axis shows.
+    for seed, (batch, regions, hidden, d, a) in enumerate([(2, GRID * GRID, 5, 6, 4),
+                                                           (3, GRID * GRID, 7, 3, 5),
+                                                           (1, 4, 3, 8, 6), (2, 9, 4, 2, 3)]):
         g = _generator(60 + seed)
-        yield (torch.softmax(3 * torch.randn(batch, GRID * GRID, generator=g), dim=-1),)
-    one_hot = torch.zeros(1, GRID * GRID)
-    one_hot[0, 1] = 1.0  # region 1: row 0, column 1
-    yield (one_hot,)
+        yield (torch.randn(batch, hidden, generator=g),
+               torch.randn(batch, regions, d, generator=g),
+               torch.randn(hidden, a, generator=g), torch.randn(d, a, generator=g),
+               2 * torch.randn(a, generator=g))
 
 
-def _pixels_column_major(args: tuple, got: Tensor, expected: Tensor) -> str | None:
-    if _close(got, expected.transpose(-2, -1)):
-        return (f"the map is transposed: regions are numbered row by row (region 1 is row 0, "
-                f"column 1), so reshape to (batch, {GRID}, {GRID}) and do not transpose")
+def _region_scores(z: Tensor, regions: Tensor, w_q: Tensor, w_k: Tensor, v: Tensor, *,
+                   squash: bool = True, with_v: bool = True) -> Tensor:
+    """eᵢ = vᵀ tanh(W_q z + W_k rᵢ), (batch, R); a mistake switched on by the flags."""
+    hidden = (z @ w_q).unsqueeze(1) + regions @ w_k  # (batch, R, a): one query, every region
+    hidden = torch.tanh(hidden) if squash else hidden
+    return hidden @ v if with_v else hidden.sum(dim=-1)
+
+
+def _weighted_regions(weights: Tensor, regions: Tensor) -> Tensor:
+    return (weights.unsqueeze(1) @ regions).squeeze(1)  # c = Σᵢ αᵢ rᵢ, (batch, d)
+
+
+def _regions_reference(z: Tensor, regions: Tensor, w_q: Tensor, w_k: Tensor,
+                       v: Tensor) -> Tensor:
+    alpha = torch.softmax(_region_scores(z, regions, w_q, w_k, v), dim=-1)  # over the regions
+    return _weighted_regions(alpha, regions)
+
+
+def _regions_shape(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    z, regions, w_q, w_k, v = args
+    batch, count, d = regions.shape
+    if tuple(got.shape) == (batch, w_k.shape[-1]) and w_k.shape[-1] != d:
+        return (f"the output has shape {tuple(got.shape)}: a sum of the projected regions "
+                f"W_k rᵢ. The context sums the region features themselves, c = Σᵢ αᵢ rᵢ, "
+                f"shape {tuple(expected.shape)}")
+    if tuple(got.shape) == (batch, count) and count != d:
+        return (f"the output has shape {tuple(got.shape)}, one number per region: those are "
+                f"the weights α. Return the context c = Σᵢ αᵢ rᵢ, shape "
+                f"{tuple(expected.shape)}")
     return None
 
 
-def _pixels_shared(args: tuple, got: Tensor, expected: Tensor) -> str | None:
-    if _close(got, expected / CELL ** 2) or _close(got, expected / CELL):
-        return ("the weights were divided: every pixel should carry its region's weight, so "
-                "that bright pixels mean an attended region")
-    return None
-
-
-def _pixels_tiled(args: tuple, got: Tensor, expected: Tensor) -> str | None:
-    (weights,) = args
-    grid = weights.reshape(-1, GRID, GRID)
-    tiled = grid.repeat(1, CELL, CELL)  # the 4 × 4 grid repeated side by side
-    flat = weights.repeat_interleave(CELL * CELL, dim=-1).reshape(expected.shape)
-    if _close(got, tiled) or _close(got, flat):
-        return (f"each region's weight must fill its own {CELL} × {CELL} block: stretch every "
-                f"cell of the (batch, {GRID}, {GRID}) grid along both image axes "
-                "(repeat_interleave on dim 1, then on dim 2), rather than tiling the grid "
-                "(repeat) or repeating the flat vector")
-    return None
-
-
-def _pixels_rescaled(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+def _regions_mistakes(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    z, regions, w_q, w_k, v = args
     if got.shape != expected.shape or _close(got, expected):
         return None
-    ratio = got.flatten(1).amax(dim=1) / expected.flatten(1).amax(dim=1)
-    rescaled = expected * ratio[:, None, None]
-    if _close(got, rescaled) or _close(got, expected / expected.amax(dim=(1, 2), keepdim=True)):
-        return ("the weights were rescaled: keep each region's weight as it is (a pixel of a "
-                "region with weight 0.3 carries 0.3), so that maps of different words compare")
+    if _close(got, regions.mean(dim=1)):
+        return ("the output is the plain mean of the regions: uniform weights, what the "
+                "captioner *without* attention reads. Score every region against the "
+                "decoder state and softmax the scores into α")
+    if _close(got, regions.sum(dim=1)):
+        return ("every region got weight 1: the softmax ran over an axis of size 1 (or was "
+                "left out). Softmax the scores over the regions, dim=-1 of (batch, R)")
+    scores = _region_scores(z, regions, w_q, w_k, v)
+    if _close(got, _weighted_regions(scores, regions)):
+        return ("the scores eᵢ were used as weights: softmax them first, so that the weights "
+                "are ≥ 0 and sum to 1 over the regions")
+    if _close(got, _weighted_regions(torch.softmax(
+            _region_scores(z, regions, w_q, w_k, v, squash=False), dim=-1), regions)):
+        return "the tanh is missing: eᵢ = vᵀ tanh(W_q z + W_k rᵢ)"
+    if _close(got, _weighted_regions(torch.softmax(
+            _region_scores(z, regions, w_q, w_k, v, with_v=False), dim=-1), regions)):
+        return ("the hidden layer was summed instead of scored by v: eᵢ = vᵀ tanh(W_q z + "
+                "W_k rᵢ), a dot product with v")
+    if z.shape[0] > 1 and _close(got, _weighted_regions(torch.softmax(scores, dim=0),
+                                                        regions)):
+        return ("the softmax runs over the batch (dim 0), across images: run it over each "
+                "image's regions, dim=-1")
+    hard = torch.nn.functional.one_hot(scores.argmax(dim=-1), scores.shape[-1]).to(z.dtype)
+    if _close(got, _weighted_regions(hard, regions)):
+        return ("the output is the single best region: that is hard attention (an argmax). "
+                "The captioner's soft weights give every region a share, α = softmax(e)")
     return None
 
 
-def _pixels_smoothed(args: tuple, got: Tensor, expected: Tensor) -> str | None:
-    if got.shape == expected.shape and not _close(got, expected):
-        inside = got[..., :CELL, :CELL]  # region 0 must be flat
-        if (inside - inside[..., :1, :1]).abs().max() > 1e-6:
-            return (f"the map is not constant inside a region: repeat each weight over its "
-                    f"{CELL} × {CELL} pixels (repeat_interleave), do not interpolate")
+def _regions_shape_hints(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    batch, d = expected.shape
+    if tuple(got.shape) == (batch, batch, d) and batch > 1:
+        return (f"the output has shape {tuple(got.shape)}: weights (batch, R) @ regions "
+                "(batch, R, d) pairs every image's weights with every image's regions. Give "
+                "the weights an axis of their own: (alpha.unsqueeze(1) @ regions).squeeze(1), "
+                "or (alpha.unsqueeze(-1) * regions).sum(dim=1)")
+    if tuple(got.shape) == (batch, 1, d):
+        return (f"the output has shape {tuple(got.shape)}: drop the axis of the single query, "
+                f".squeeze(1), to return {tuple(expected.shape)}")
     return None
 
 
@@ -539,14 +589,14 @@ def _hop_scaled(args: tuple, got: Tensor, expected: Tensor) -> str | None:
 
 
 EXERCISES.update({
-    "attention_to_pixels": Exercise(
-        name="attention_to_pixels",
-        signature=f"attention_to_pixels(weights (batch, {GRID * GRID})) -> "
-                  f"(batch, {GRID * CELL}, {GRID * CELL})",
-        reference=regions_to_pixels,
-        cases=_pixel_cases,
-        diagnoses=[_shape, _pixels_column_major, _pixels_shared, _pixels_tiled,
-                   _pixels_rescaled, _pixels_smoothed],
+    "attend_to_regions": Exercise(
+        name="attend_to_regions",
+        signature="attend_to_regions(z (batch, hidden), regions (batch, R, d), "
+                  "w_q (hidden, a), w_k (d, a), v (a,)) -> context (batch, d)",
+        reference=_regions_reference,
+        cases=_regions_cases,
+        diagnoses=[_regions_shape, _shape, _regions_mistakes],
+        shape_hints=[_regions_shape_hints],
     ),
     "memory_hop": Exercise(
         name="memory_hop",
@@ -601,63 +651,198 @@ def _self_attention_mistakes(args: tuple, got: Tensor, expected: Tensor) -> str 
     return None
 
 
-def _causal_reference(n: int) -> Tensor:
-    return torch.ones(n, n, dtype=torch.bool).tril()
-
-
 def _causal_cases() -> Iterator[tuple]:
-    yield from ((n,) for n in (3, 5, 1))
+    # (q, k, v) of one sequence, then batches; n, d_k and d_v differ so a wrong axis shows.
+    for seed, (lead, n, d_k, d_v) in enumerate([((), 4, 3, 2), ((2,), 5, 4, 3),
+                                                ((2, 2), 3, 8, 5), ((), 1, 2, 2)]):
+        g = _generator(90 + seed)
+        yield (torch.randn(*lead, n, d_k, generator=g), torch.randn(*lead, n, d_k, generator=g),
+               torch.randn(*lead, n, d_v, generator=g))
+
+
+def _causal_attend(q: Tensor, k: Tensor, v: Tensor, allowed: Tensor | None, *,
+                   scale: float | None = None, dim: int = -1, fill: float = float("-inf")
+                   ) -> Tensor:
+    """softmax(q kᵀ / scale, masked where ``allowed`` is False) v: a mistake by the flags."""
+    scores = q @ k.transpose(-2, -1) / (q.shape[-1] ** 0.5 if scale is None else scale)
+    if allowed is not None:
+        scores = scores.masked_fill(~allowed, fill)
+    return torch.softmax(scores, dim=dim) @ v
+
+
+def _lower(n: int, diagonal: int = 0) -> Tensor:
+    return torch.ones(n, n, dtype=torch.bool).tril(diagonal)
+
+
+def _causal_attention_reference(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    return _causal_attend(q, k, v, _lower(q.shape[-2]))  # position t sees 0 … t
+
+
+def _causal_nan(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    """NaN exactly on the rows that a mistaken mask leaves without a key."""
+    q, k, v = args
+    n = q.shape[-2]
+    bad = ~torch.isfinite(got)
+    for allowed, message in ((~_lower(n), _CAUSAL_INVERTED), (_lower(n, -1), _CAUSAL_STRICT)):
+        if torch.equal(bad, ~torch.isfinite(_causal_attend(q, k, v, allowed))):
+            return f"{message} (its softmax is over −∞ only, hence the NaN)"
+    return None
+
+
+_CAUSAL_INVERTED = ("the mask is the wrong way round: position t must see the positions 0 … t "
+                    "and hide the ones after it, but yours hides 0 … t and shows the future; "
+                    "the last position has nothing left to attend to")
+_CAUSAL_STRICT = ("the diagonal is masked too: position t may attend to itself (keep the "
+                  "diagonal, .tril(), not .tril(-1)); the first position has nothing left to "
+                  "attend to")
 
 
 def _causal_mistakes(args: tuple, got: Tensor, expected: Tensor) -> str | None:
-    if got.dtype == torch.bool and torch.equal(got, expected):
+    q, k, v = args
+    if got.shape != expected.shape or _close(got, expected):
         return None
-    if got.dtype != torch.bool:
-        return (f"the mask has dtype {got.dtype}: make it boolean (True = may attend), e.g. "
-                "torch.ones(n, n, dtype=torch.bool).tril()")
-    if torch.equal(got, ~expected):
-        return ("the mask is the wrong way round: True = may attend, so a token may attend to "
-                "itself and to the tokens *before* it")
-    if torch.equal(got, expected.T):
-        return ("this lets a token attend to the tokens *after* it (the future): keep the lower "
-                "triangle, .tril(), not the upper one")
-    if torch.equal(got, expected.tril(-1)):
-        return "the diagonal is missing: a token may attend to itself"
+    n, d_k, d_v = q.shape[-2], q.shape[-1], v.shape[-1]
+    lower = _lower(n)
+    if n > 1 and _close(got, _causal_attend(q, k, v, None)):
+        return ("nothing is masked: position t also attends to the positions after it (the "
+                "future), which a decoder generating word by word does not have yet")
+    if n > 1 and _close(got, _causal_attend(q, k, v, lower.T)):
+        return ("the mask keeps the upper triangle: position t sees itself and the positions "
+                "*after* it. Keep the lower triangle, .tril(): row t, columns 0 … t")
+    if n > 1 and _close(got, _causal_attend(q, k, v, ~lower).nan_to_num(0.0)):
+        return _CAUSAL_INVERTED
+    if n > 1 and _close(got, _causal_attend(q, k, v, _lower(n, -1)).nan_to_num(0.0)):
+        return _CAUSAL_STRICT
+    weights = torch.softmax(q @ k.transpose(-2, -1) / d_k ** 0.5, dim=-1)
+    if n > 1 and _close(got, (weights * lower) @ v):
+        return ("the future was zeroed *after* the softmax, so each row's weights sum to less "
+                "than 1: mask the scores *before* the softmax, with −∞ (exp(−∞) = 0)")
+    if n > 1 and _close(got, _causal_attend(q, k, v, lower, fill=0.0)):
+        return ("the future got a score of 0, and exp(0) = 1 still gives it weight: fill the "
+                "masked scores with float('-inf'), not 0 (multiplying by the mask gives 0 too)")
+    if d_k > 1 and _close(got, _causal_attend(q, k, v, lower, scale=1.0)):
+        return "the scores are not divided by √d_k: softmax(Q Kᵀ / √d_k) with the mask, then V"
+    if d_k > 1 and _close(got, _causal_attend(q, k, v, lower, scale=float(d_k))):
+        return "the scores are divided by d_k: divide by √d_k"
+    if d_v != d_k and _close(got, _causal_attend(q, k, v, lower, scale=d_v ** 0.5)):
+        return "the scores are divided by √d_v: divide by √d_k, the size of the queries and keys"
+    if n > 1 and _close(got, _causal_attend(q, k, v, lower, dim=-2)):
+        return ("the softmax runs over the queries (dim=-2): each query's weights over the keys "
+                "must sum to 1, so softmax along each row, dim=-1")
+    if n > 1 and _close(got, torch.softmax((q @ k.transpose(-2, -1) / d_k ** 0.5).masked_fill(
+            ~lower, float("-inf")), dim=-1).transpose(-2, -1) @ v):
+        return ("the weights are transposed: row t of softmax(masked Q Kᵀ / √d_k) holds "
+                "position t's weights; multiply it by V as it is")
     return None
 
 
-def _split_cases() -> Iterator[tuple]:
-    for seed, (batch, n, d, h) in enumerate([(2, 3, 8, 2), (1, 4, 6, 3), (2, 2, 4, 1)]):
-        yield (torch.randn(batch, n, d, generator=_generator(90 + seed)), h)
+def _mha_cases() -> Iterator[tuple]:
+    # (x, w_q, w_k, w_v, w_o, h): the weights in the rows convention (Q = x @ w_q), no biases.
+    for seed, (batch, n, d_model, h) in enumerate([(2, 3, 8, 2), (1, 5, 6, 3), (2, 4, 12, 4),
+                                                   (1, 3, 4, 1)]):
+        g = _generator(95 + seed)
+        scale = d_model ** -0.5
+        yield (torch.randn(batch, n, d_model, generator=g),
+               *(scale * torch.randn(d_model, d_model, generator=g) for _ in range(4)), h)
 
 
-def _split_scrambled(args: tuple, got: Tensor, expected: Tensor) -> str | None:
-    x, h = args
+def _mha(x: Tensor, w_q: Tensor, w_k: Tensor, w_v: Tensor, w_o: Tensor, h: int, *,
+         split: str = "blocks", merge: str = "blocks", scale: str = "d_h", dim: int = -1,
+         order: str = "forward", out: bool = True) -> Tensor:
+    """Multi-head attention with one mistake switched on (the defaults are right)."""
     batch, n, d = x.shape
-    if h > 1 and _close(got, x.reshape(batch, h, n, d // h)):
-        return ("reshaping straight to (batch, h, n, d/h) cuts across tokens: reshape to "
-                "(batch, n, h, d/h) — each token's vector split into h pieces — then "
-                ".transpose(1, 2)")
-    if h > 1 and d // h > 1 and _close(got, x.reshape(batch, n, d // h, h).permute(0, 3, 1, 2)):
-        return ("head i got every h-th column (an interleaved split): head i must hold the "
-                "contiguous block of columns i·d_h … (i+1)·d_h − 1: reshape to (batch, n, h, d_h)")
+    d_h = d // h
+
+    def heads_of(t: Tensor) -> Tensor:  # (batch, n, d) → (batch, h, n, d_h)
+        if split == "blocks":
+            return t.reshape(batch, n, h, d_h).transpose(1, 2)
+        if split == "interleaved":
+            return t.reshape(batch, n, d_h, h).permute(0, 3, 1, 2)
+        return t.reshape(batch, h, n, d_h)  # "across tokens"
+
+    q, k, v = heads_of(x @ w_q), heads_of(x @ w_k), heads_of(x @ w_v)
+    divide = {"d_h": d_h ** 0.5, "d_model": d ** 0.5, "none": 1.0}[scale]
+    heads = torch.softmax(q @ k.transpose(-2, -1) / divide, dim=dim) @ v  # (batch, h, n, d_h)
+    if order == "reversed":
+        heads = heads.flip(1)
+    if merge == "blocks":
+        concat = heads.transpose(1, 2).reshape(batch, n, d)
+    elif merge == "interleaved":
+        concat = heads.permute(0, 2, 3, 1).reshape(batch, n, d)
+    else:  # "across tokens"
+        concat = heads.reshape(batch, n, d)
+    return concat @ w_o if out else concat
+
+
+def _mha_reference(x: Tensor, w_q: Tensor, w_k: Tensor, w_v: Tensor, w_o: Tensor,
+                   h: int) -> Tensor:
+    return _mha(x, w_q, w_k, w_v, w_o, h)
+
+
+def _mha_shape_hints(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    x, *_, h = args
+    batch, n, d = x.shape
+    if tuple(got.shape) == (batch, h, n, d // h):
+        return (f"the output has shape {tuple(got.shape)}: the h heads' outputs, one "
+                "(n, d_h) block per head. Concatenate each token's h pieces side by side, "
+                "(batch, n, d_model), then mix them with W^O")
     return None
 
 
-def _merge_cases() -> Iterator[tuple]:
-    for seed, shape in enumerate([(2, 2, 3, 4), (1, 3, 2, 2), (2, 1, 4, 3)]):
-        yield (torch.randn(*shape, generator=_generator(95 + seed)),)
+def _mha_head_size(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    x, *_, h = args
+    batch, n, d = x.shape
+    if h > 1 and tuple(got.shape) == (batch, n, d // h):
+        return (f"the output has shape {tuple(got.shape)}, the size of one head (d_h = "
+                "d_model / h): the heads were averaged or summed. Concatenate them (the "
+                "total size stays d_model), then apply W^O")
+    return None
 
 
-def _merge_scrambled(args: tuple, got: Tensor, expected: Tensor) -> str | None:
-    (heads,) = args
-    batch, h, n, d_h = heads.shape
-    if h > 1 and _close(got, heads.reshape(batch, n, h * d_h)):
-        return ("reshaping (batch, h, n, d_h) straight to (batch, n, h·d_h) mixes tokens: "
-                ".transpose(1, 2) first, so each token's h pieces sit side by side")
-    if h > 1 and d_h > 1 and _close(got, heads.permute(0, 2, 3, 1).reshape(batch, n, h * d_h)):
-        return ("the heads are interleaved (column by column): put each head's d_h numbers side "
-                "by side, head 1 first — .transpose(1, 2).reshape(batch, n, h * d_h)")
+def _mha_mistakes(args: tuple, got: Tensor, expected: Tensor) -> str | None:
+    x, w_q, w_k, w_v, w_o, h = args
+    if got.shape != expected.shape or _close(got, expected):
+        return None
+    d = x.shape[-1]
+    if _close(got, _mha(x, w_q, w_k, w_v, w_o, h, out=False)):
+        return ("W^O is missing: the concatenated heads are mixed by the output projection, "
+                "Concat(head₁, …, head_h) W^O")
+    if h > 1 and _close(got, _mha(x, w_q, w_k, w_v, w_o, 1, scale="d_model")):
+        return (f"this is one attention over all d_model columns: split Q, K and V into h = {h} "
+                "heads of d_model / h columns, attend in each head on its own, then "
+                "concatenate")
+    if h > 1 and _close(got, _mha(x, w_q, w_k, w_v, w_o, h, scale="d_model")):
+        return ("the scores are divided by √d_model: each head's queries and keys have "
+                "d_h = d_model / h columns, so divide by √d_h")
+    if d // h > 1 and _close(got, _mha(x, w_q, w_k, w_v, w_o, h, scale="none")):
+        return "the scores are not divided by √d_h: head_i = softmax(Q_i K_iᵀ / √d_h) V_i"
+    if h > 1 and _close(got, _mha(x, w_q, w_k, w_v, w_o, h, order="reversed")):
+        return ("the heads are concatenated in the wrong order: head 1's output takes columns "
+                "0 … d_h − 1 of the concatenation, head 2's the next d_h, and so on — the "
+                "order that the rows of W^O expect")
+    if h > 1 and (_close(got, _mha(x, w_q, w_k, w_v, w_o, h, split="interleaved"))
+                  or _close(got, _mha(x, w_q, w_k, w_v, w_o, h, split="interleaved",
+                                      merge="interleaved"))):
+        return ("head i got every h-th column (an interleaved split): head i holds the "
+                "contiguous block of columns i·d_h … (i+1)·d_h − 1, reshape to "
+                "(batch, n, h, d_h), then .transpose(1, 2)")
+    if h > 1 and _close(got, _mha(x, w_q, w_k, w_v, w_o, h, merge="interleaved")):
+        return ("the heads are interleaved column by column in the concatenation: put each "
+                "head's d_h numbers side by side, head 1 first — .transpose(1, 2) then "
+                ".reshape(batch, n, d_model)")
+    if h > 1 and _close(got, _mha(x, w_q, w_k, w_v, w_o, h, split="across tokens")):
+        return ("reshaping (batch, n, d_model) straight to (batch, h, n, d_h) cuts across "
+                "tokens: reshape to (batch, n, h, d_h), each token's vector cut into h pieces, "
+                "then .transpose(1, 2)")
+    if h > 1 and _close(got, _mha(x, w_q, w_k, w_v, w_o, h, merge="across tokens")):
+        return ("reshaping the heads (batch, h, n, d_h) straight to (batch, n, d_model) mixes "
+                "tokens: .transpose(1, 2) first, so each token's h pieces sit side by side")
+    if _close(got, _mha(x, w_q.T, w_k.T, w_v.T, w_o.T, h)):
+        return ("the weights are transposed: here they are in the rows convention, Q = x @ w_q "
+                "(nn.Linear stores the transpose and computes x @ weight.T)")
+    if x.shape[1] > 1 and _close(got, _mha(x, w_q, w_k, w_v, w_o, h, dim=-2)):
+        return ("the softmax runs over the queries (dim=-2): in each head, each query's "
+                "weights over the keys must sum to 1, dim=-1")
     return None
 
 
@@ -670,26 +855,24 @@ EXERCISES.update({
         cases=_self_attention_cases,
         diagnoses=[_shape, _self_attention_mistakes],
     ),
-    "causal_mask": Exercise(
-        name="causal_mask",
-        signature="causal_mask(n) -> bool (n, n), True = may attend",
-        reference=_causal_reference,
+    "causal_attention": Exercise(
+        name="causal_attention",
+        signature="causal_attention(q (..., n, d_k), k (..., n, d_k), v (..., n, d_v)) -> "
+                  "(..., n, d_v), position t attending to positions 0 … t only",
+        reference=_causal_attention_reference,
         cases=_causal_cases,
         diagnoses=[_shape, _causal_mistakes],
+        nan_hints=[_causal_nan],
+        batched_case=True,
     ),
-    "split_heads": Exercise(
-        name="split_heads",
-        signature="split_heads(x (batch, n, d_model), h) -> (batch, h, n, d_model / h)",
-        reference=split_heads,
-        cases=_split_cases,
-        diagnoses=[_shape, _split_scrambled],
-    ),
-    "concat_heads": Exercise(
-        name="concat_heads",
-        signature="concat_heads(heads (batch, h, n, d_h)) -> (batch, n, h · d_h)",
-        reference=merge_heads,
-        cases=_merge_cases,
-        diagnoses=[_shape, _merge_scrambled],
+    "multi_head_attention": Exercise(
+        name="multi_head_attention",
+        signature="multi_head_attention(x (batch, n, d_model), w_q, w_k, w_v, w_o "
+                  "(d_model, d_model) each, h) -> (batch, n, d_model)",
+        reference=_mha_reference,
+        cases=_mha_cases,
+        diagnoses=[_mha_head_size, _shape, _mha_mistakes],
+        shape_hints=[_mha_shape_hints],
     ),
 })
 
@@ -959,9 +1142,9 @@ EXERCISE_CHAPTERS = {
     "scores": "01_attention_and_memory", "attention_weights": "01_attention_and_memory",
     "context_vector": "01_attention_and_memory",
     "batch_context": "02_seq2seq_attention", "padded_attention_weights": "02_seq2seq_attention",
-    "attention_to_pixels": "03_attention_applications", "memory_hop": "03_attention_applications",
-    "self_attention": "04_self_attention", "causal_mask": "04_self_attention",
-    "split_heads": "05_multi_head_attention", "concat_heads": "05_multi_head_attention",
+    "attend_to_regions": "03_attention_applications", "memory_hop": "03_attention_applications",
+    "self_attention": "04_self_attention", "causal_attention": "04_self_attention",
+    "multi_head_attention": "05_multi_head_attention",
     "positional_encoding": "06_positional_encoding", "offset_matrix": "06_positional_encoding",
     "layer_norm": "07_transformer_encoder", "add_and_norm": "07_transformer_encoder",
     "sharpen": "08_neural_turing_machines", "erase_then_add": "08_neural_turing_machines",
@@ -1121,7 +1304,7 @@ def _check_case(exercise: Exercise, function: Callable[..., object], args: tuple
     if isinstance(got, str):
         return ExerciseResult(name, "wrong", f"{where}: {got}.")
     if got.dim() != expected.dim():  # the diagnoses index into the output: its shape first
-        diagnoses = [_shape]
+        diagnoses = [*exercise.shape_hints, _shape]
     elif got.shape == expected.shape and not torch.isfinite(got).all():
         diagnoses = [*exercise.nan_hints, _not_finite]
     else:

@@ -4,6 +4,7 @@ exception, a function that never returns)."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pytest
@@ -99,7 +100,7 @@ def test_every_checker_names_what_is_wrong_with_a_pathological_function(name, pa
 
 
 # ============================================================ 1. the dtype
-@pytest.mark.parametrize("name", ["scores", "attention_to_pixels", "layer_norm", "sharpen"])
+@pytest.mark.parametrize("name", ["scores", "attend_to_regions", "layer_norm", "sharpen"])
 def test_a_complex_answer_is_wrong_and_named(name):
     function = _from_answer(lambda out: out.to(torch.complex128))(name)
     result = check_exercise(name, function)
@@ -126,9 +127,28 @@ def test_token_ids_must_be_integers():
     assert check_exercise("shift_right", lambda t, b: reference(t, b).int()).passed
 
 
-def test_a_float_mask_keeps_its_own_message():
-    result = check_exercise("causal_mask", lambda n: torch.ones(n, n).tril())
+def _mask_exercise(monkeypatch):
+    """A checker whose answer is a boolean mask (none of the course's exercises is one now;
+    the engine still compares masks exactly and leaves their dtype to the diagnoses)."""
+    def named_dtype(args, got, expected):
+        if got.dtype != torch.bool:
+            return f"the mask has dtype {got.dtype}: make it boolean"
+        return None
+
+    monkeypatch.setitem(EXERCISES, "lower_mask", dataclasses.replace(
+        EXERCISES["scores"], name="lower_mask", signature="lower_mask(n) -> bool (n, n)",
+        reference=lambda n: torch.ones(n, n, dtype=torch.bool).tril(),
+        cases=lambda: iter([(3,), (1,)]), diagnoses=[named_dtype], nan_hints=[],
+        batched_case=False))
+
+
+def test_a_float_mask_keeps_its_own_message(monkeypatch):
+    _mask_exercise(monkeypatch)
+    result = check_exercise("lower_mask", lambda n: torch.ones(n, n).tril())
     assert "the mask has dtype torch.float32: make it boolean" in result.message
+    result = check_exercise("lower_mask", lambda n: torch.ones(n, n, dtype=torch.bool).triu())
+    assert "the mask differs" in result.message, result
+    assert check_exercise("lower_mask", lambda n: torch.ones(n, n, dtype=torch.bool).tril()).passed
 
 
 # ============================================================ 2. the shape before the diagnoses

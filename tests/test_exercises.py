@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
+from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 import torch
 
 from course_utils import exercises as exercises_module
-from course_utils.exercises import EXERCISES, ExerciseResult, check_exercise
+from course_utils.exercises import EXERCISE_CHAPTERS, EXERCISES, ExerciseResult, check_exercise
 
 NAMES = ["scores", "attention_weights", "context_vector"]
 
@@ -461,10 +464,11 @@ def test_batch_context_mistakes(mistake, fragment):
 torch.set_num_threads(1)
 
 
-def ref_attention_to_pixels(weights):
-    # Written from scratch: a 4 x 4 grid, row-major, every region a 12 x 12 block of pixels.
-    grid = weights.reshape(weights.shape[0], 4, 4)
-    return torch.kron(grid, torch.ones(12, 12, dtype=weights.dtype))
+def ref_attend_to_regions(z, regions, w_q, w_k, v):
+    # Written from scratch: the captioner's additive score, a softmax over the regions, Σ α r.
+    e = torch.tanh((z @ w_q)[:, None, :] + regions @ w_k) @ v    # (batch, R)
+    alpha = torch.softmax(e, dim=-1)
+    return torch.einsum("br,brd->bd", alpha, regions)
 
 
 def ref_memory_hop(u, keys, values, mask):
@@ -494,11 +498,7 @@ def _nan_safe_inverted(u, keys, values, mask):
     return u + (p.unsqueeze(-1) * values).sum(dim=1)
 
 
-def _grid(w):
-    return w.reshape(w.shape[0], 4, 4)
-
-
-CHAPTER_03 = {"attention_to_pixels": ref_attention_to_pixels, "memory_hop": ref_memory_hop}
+CHAPTER_03 = {"attend_to_regions": ref_attend_to_regions, "memory_hop": ref_memory_hop}
 
 
 @pytest.mark.parametrize("name", CHAPTER_03)
@@ -516,45 +516,81 @@ def test_chapter_03_module_references_agree_with_ours(name):
 
 
 def test_chapter_03_cases_cover_batches_and_padding():
-    pixel_cases = list(EXERCISES["attention_to_pixels"].cases())
-    assert {args[0].shape[0] for args in pixel_cases} >= {1, 3}
+    region_cases = list(EXERCISES["attend_to_regions"].cases())
+    assert {args[0].shape[0] for args in region_cases} >= {1, 2, 3}
+    assert any(args[1].shape[1] == 16 for args in region_cases)  # the captioner's 4 x 4 regions
     hop_cases = list(EXERCISES["memory_hop"].cases())
     assert any((~mask).any() for *_, mask in hop_cases)
     assert any(mask.all(dim=-1).any() for *_, mask in hop_cases)  # a story with no padding
 
 
-def test_attention_to_pixels_other_correct_answers():
-    nearest = lambda w: torch.nn.functional.interpolate(  # noqa: E731
-        _grid(w)[:, None], scale_factor=12, mode="nearest")[:, 0]
-    repeat = lambda w: _grid(w).repeat_interleave(12, -2).repeat_interleave(12, -1)  # noqa: E731
-    for function in (nearest, repeat):
-        assert check_exercise("attention_to_pixels", function).passed
+def test_attend_to_regions_is_the_captioners_attention():
+    # The reference equals course_utils' AdditiveAttention, which the captioner's decoder uses,
+    # given the same weights (nn.Linear keeps them transposed).
+    from course_utils.attention import AdditiveAttention
+
+    for z, regions, w_q, w_k, v in EXERCISES["attend_to_regions"].cases():
+        attention = AdditiveAttention(w_q.shape[0], w_k.shape[0], w_q.shape[1])
+        with torch.no_grad():
+            attention.w_query.weight.copy_(w_q.T)
+            attention.w_key.weight.copy_(w_k.T)
+            attention.v.weight.copy_(v[None])
+            context, alpha = attention(z[:, None], regions, regions)
+        torch.testing.assert_close(EXERCISES["attend_to_regions"].reference(
+            z, regions, w_q, w_k, v), context[:, 0])
+        assert not torch.allclose(alpha, torch.full_like(alpha, 1 / regions.shape[1]),
+                                  atol=0.05)  # the cases' weights are far from uniform
+
+
+def _att(z, regions, w_q, w_k, v, *, squash=torch.tanh, score=None, weigh=None, read=None):
+    """The captioner's attention, written as a learner might, with one mistake switched on."""
+    hidden = squash((z @ w_q).unsqueeze(1) + regions @ w_k)      # (batch, R, a)
+    e = hidden @ v if score is None else score(hidden)
+    alpha = torch.softmax(e, dim=-1) if weigh is None else weigh(e)
+    return (alpha.unsqueeze(-1) * (regions if read is None else read)).sum(dim=1)
+
+
+def test_attend_to_regions_other_correct_answers():
+    def with_modules(z, regions, w_q, w_k, v):
+        e = torch.einsum("bra,a->br", torch.tanh(torch.einsum("bh,ha->ba", z, w_q)[:, None]
+                                                  + torch.einsum("brd,da->bra", regions, w_k)),
+                         v)
+        return (torch.softmax(e, -1)[:, None] @ regions)[:, 0]
+
+    assert check_exercise("attend_to_regions", with_modules).passed
+    assert check_exercise("attend_to_regions", _att).passed
 
 
 @pytest.mark.parametrize("mistake, fragment", [
-    (lambda w: _grid(w).transpose(-2, -1).repeat_interleave(12, -2).repeat_interleave(12, -1),
-     "the map is transposed"),
-    (lambda w: torch.kron(w.reshape(-1, 4, 4).mT.contiguous(), torch.ones(12, 12)),
-     "region 1 is row 0"),
-    (lambda w: torch.kron(_grid(w), torch.ones(12, 12)) / 144, "the weights were divided"),
-    (lambda w: torch.kron(_grid(w), torch.ones(12, 12)) / 12, "the weights were divided"),
-    (lambda w: torch.nn.functional.interpolate(_grid(w)[:, None], size=(48, 48),
-                                               mode="bilinear")[:, 0],
-     "not constant inside a region"),
-    (lambda w: torch.nn.functional.interpolate(_grid(w)[:, None], size=(48, 48),
-                                               mode="bicubic")[:, 0],
-     "do not interpolate"),
-    (lambda w: _grid(w), "the output has shape (1, 4, 4) but should have shape (1, 48, 48)"),
-    (lambda w: torch.kron(_grid(w), torch.ones(12, 12))[:, None],
-     "should have shape (1, 48, 48)"),
-    (lambda w: torch.kron(_grid(w), torch.ones(12, 12)).squeeze(), ".squeeze(1)"),
+    (lambda z, r, wq, wk, v: r.mean(dim=1), "the captioner *without* attention"),
+    (lambda z, r, wq, wk, v: _att(z, r, wq, wk, v, weigh=lambda e: torch.softmax(
+        e[..., None], dim=-1)[..., 0]), "every region got weight 1"),
+    (lambda z, r, wq, wk, v: _att(z, r, wq, wk, v, weigh=lambda e: e), "were used as weights"),
+    (lambda z, r, wq, wk, v: _att(z, r, wq, wk, v, squash=lambda t: t), "the tanh is missing"),
+    (lambda z, r, wq, wk, v: _att(z, r, wq, wk, v, score=lambda t: t.sum(-1)),
+     "summed instead of scored by v"),
+    (lambda z, r, wq, wk, v: _att(z, r, wq, wk, v, weigh=lambda e: torch.softmax(e, dim=0)),
+     "over the batch (dim 0)"),
+    (lambda z, r, wq, wk, v: _att(z, r, wq, wk, v, weigh=lambda e: torch.nn.functional.one_hot(
+        e.argmax(-1), e.shape[-1]).float()), "hard attention"),
+    (lambda z, r, wq, wk, v: _att(z, r, wq, wk, v, read=r @ wk), "the projected regions"),
+    (lambda z, r, wq, wk, v: torch.softmax(torch.tanh((z @ wq)[:, None] + r @ wk) @ v, -1),
+     "those are the weights α"),
+    (lambda z, r, wq, wk, v: torch.softmax(torch.tanh((z @ wq)[:, None] + r @ wk) @ v, -1) @ r,
+     "pairs every image's weights with every image's regions"),
+    (lambda z, r, wq, wk, v: torch.softmax(torch.tanh((z @ wq)[:, None] + r @ wk) @ v, -1)[
+        :, None] @ r, ".squeeze(1)"),
+    (lambda z, r, wq, wk, v: torch.softmax(torch.tanh(z @ wq + r @ wk) @ v, -1),
+     "(z @ w_q).unsqueeze(1)"),
+    (lambda z, r, wq, wk, v: _att(z, r, wk, wq, v), "z @ w_q and regions @ w_k"),
+    (lambda z, r, wq, wk, v: _att(z, r, wq, wk, v) * 1.01, "the values are off by"),
 ])
-def test_attention_to_pixels_mistakes(mistake, fragment):
-    assert_wrong(check_exercise("attention_to_pixels", mistake), fragment)
+def test_attend_to_regions_mistakes(mistake, fragment):
+    assert_wrong(check_exercise("attend_to_regions", mistake), fragment)
 
 
-def test_attention_to_pixels_unfinished_is_not_yet():
-    result = check_exercise("attention_to_pixels", _raises_not_implemented)
+def test_attend_to_regions_unfinished_is_not_yet():
+    result = check_exercise("attend_to_regions", _raises_not_implemented)
     assert result.status == "not yet" and "NotImplementedError" in result.message
 
 
@@ -590,21 +626,12 @@ def test_memory_hop_unfinished_is_not_yet():
 
 
 # ---- diagnoses added after the chapter 03 review
-def _pixels(w):
-    return ref_attention_to_pixels(w)
-
-
-@pytest.mark.parametrize("mistake, fragment", [
-    (lambda w: w.reshape(-1, 4, 4).repeat(1, 12, 12), "rather than tiling the grid"),
-    (lambda w: w.repeat_interleave(144, -1).reshape(-1, 48, 48), "rather than tiling the grid"),
-    (lambda w: _pixels(w) / _pixels(w).amax(dim=(1, 2), keepdim=True), "were rescaled"),
-])
-def test_attention_to_pixels_layout_and_scale_mistakes(mistake, fragment):
-    assert_wrong(check_exercise("attention_to_pixels", mistake), fragment)
-
-
-def test_a_big_wrong_output_is_summarised_not_dumped():
-    result = check_exercise("attention_to_pixels", lambda w: _pixels(w) + 0.01)
+def test_a_big_wrong_output_is_summarised_not_dumped(monkeypatch):
+    big = [(torch.randn(10, 4, generator=torch.Generator().manual_seed(0)),
+            torch.randn(10, 4, generator=torch.Generator().manual_seed(1)))]
+    monkeypatch.setitem(EXERCISES, "scores", dataclasses.replace(
+        EXERCISES["scores"], cases=lambda: iter(big)))
+    result = check_exercise("scores", lambda q, k: q @ k.mT + 0.01)
     assert result.status == "wrong" and "The worst is at index" in result.message
     assert len(result.message) < 400
 
@@ -648,35 +675,188 @@ def test_self_attention_reference_and_mistakes():
                  "divided by d_k")
 
 
-def test_causal_mask_reference_and_mistakes():
-    ones = lambda n: torch.ones(n, n, dtype=torch.bool)  # noqa: E731
-    assert check_exercise("causal_mask", lambda n: ones(n).tril()).passed
-    assert_wrong(check_exercise("causal_mask", lambda n: ones(n).triu()), "*after* it")
-    assert_wrong(check_exercise("causal_mask", lambda n: ~ones(n).tril()), "wrong way round")
-    assert_wrong(check_exercise("causal_mask", lambda n: ones(n).tril(-1)), "diagonal")
-    assert_wrong(check_exercise("causal_mask", lambda n: torch.ones(n, n).tril()), "dtype")
+def _causal(q, k, v, allowed=None, *, scale=None, fill=float("-inf"), dim=-1, after=False,
+            transpose=False):
+    """Causal attention as a learner writes it, with one mistake switched on."""
+    n = q.shape[-2]
+    allowed = torch.ones(n, n, dtype=torch.bool).tril() if allowed is None else allowed(n)
+    scores = q @ k.transpose(-2, -1) / (q.shape[-1] ** 0.5 if scale is None else scale(q, v))
+    if after:
+        w = torch.softmax(scores, dim=-1) * allowed
+    else:
+        w = torch.softmax(scores.masked_fill(~allowed, fill), dim=dim)
+    return (w.transpose(-2, -1) if transpose else w) @ v
 
 
-def test_split_and_concat_heads_reference_and_mistakes():
-    def split(x, h):
-        b, n, d = x.shape
-        return x.reshape(b, n, h, d // h).transpose(1, 2)
-
-    def concat(t):
-        b, h, n, d = t.shape
-        return t.transpose(1, 2).reshape(b, n, h * d)
-
-    assert check_exercise("split_heads", split).passed
-    assert check_exercise("concat_heads", concat).passed
-    assert_wrong(check_exercise("split_heads",
-                                lambda x, h: x.reshape(x.shape[0], h, x.shape[1], -1)),
-                 "cuts across tokens")
-    assert_wrong(check_exercise("concat_heads",
-                                lambda t: t.reshape(t.shape[0], t.shape[2], -1)), "mixes tokens")
-    assert_wrong(check_exercise("split_heads", lambda x, h: x), "should have shape")
+def _ones(n):
+    return torch.ones(n, n, dtype=torch.bool)
 
 
-def test_review_diagnoses_for_chapters_04_and_05():
+def test_causal_attention_reference_and_other_correct_answers():
+    F = torch.nn.functional
+    for args in EXERCISES["causal_attention"].cases():
+        torch.testing.assert_close(EXERCISES["causal_attention"].reference(*args),
+                                   F.scaled_dot_product_attention(*args, is_causal=True))
+    assert check_exercise("causal_attention", _causal).passed
+    assert check_exercise("causal_attention",
+                          lambda q, k, v: F.scaled_dot_product_attention(q, k, v,
+                                                                         is_causal=True)).passed
+    assert check_exercise("causal_attention", lambda q, k, v: _causal(q, k, v, fill=-1e9)).passed
+
+    def renormalised(q, k, v):  # zero the future after the softmax, then renormalise: right
+        w = torch.softmax(q @ k.mT / q.shape[-1] ** 0.5, -1) * _ones(q.shape[-2]).tril()
+        return w / w.sum(-1, keepdim=True) @ v
+
+    assert check_exercise("causal_attention", renormalised).passed
+
+
+@pytest.mark.parametrize("mistake, fragment", [
+    (lambda q, k, v: _causal(q, k, v, allowed=_ones), "nothing is masked"),
+    (lambda q, k, v: _causal(q, k, v, allowed=lambda n: _ones(n).triu()), "upper triangle"),
+    (lambda q, k, v: _causal(q, k, v, allowed=lambda n: ~_ones(n).tril()),
+     "the mask is the wrong way round"),
+    (lambda q, k, v: _causal(q, k, v, allowed=lambda n: ~_ones(n).tril()).nan_to_num(0.0),
+     "the mask is the wrong way round"),
+    (lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(  # True = masked, as in
+        q, k, v, attn_mask=~_ones(q.shape[-2]).tril()),                # nn.MultiheadAttention
+     "the mask is the wrong way round"),
+    (lambda q, k, v: _causal(q, k, v, allowed=lambda n: _ones(n).tril(-1)),
+     "the diagonal is masked too"),
+    (lambda q, k, v: _causal(q, k, v, allowed=lambda n: _ones(n).tril(-1)).nan_to_num(0.0),
+     "the diagonal is masked too"),
+    (lambda q, k, v: _causal(q, k, v, after=True), "*after* the softmax"),
+    (lambda q, k, v: _causal(q, k, v, fill=0.0), "exp(0) = 1"),
+    (lambda q, k, v: torch.softmax(q @ k.mT / q.shape[-1] ** 0.5 * _ones(q.shape[-2]).tril(),
+                                   -1) @ v, "exp(0) = 1"),
+    (lambda q, k, v: _causal(q, k, v, scale=lambda q, v: 1.0), "not divided by √d_k"),
+    (lambda q, k, v: _causal(q, k, v, scale=lambda q, v: q.shape[-1]), "divided by d_k"),
+    (lambda q, k, v: _causal(q, k, v, scale=lambda q, v: v.shape[-1] ** 0.5),
+     "divided by √d_v"),
+    (lambda q, k, v: _causal(q, k, v, dim=-2), "over the queries (dim=-2)"),
+    (lambda q, k, v: _causal(q, k, v, transpose=True), "the weights are transposed"),
+    (lambda q, k, v: _causal(q, k, v)[..., :1], "should have shape (4, 2)"),
+])
+def test_causal_attention_mistakes(mistake, fragment):
+    assert_wrong(check_exercise("causal_attention", mistake), fragment)
+
+
+@pytest.mark.filterwarnings("ignore:The use of `x.T`")
+def test_causal_attention_with_dot_t_fails_on_the_batch_with_a_hint():
+    def with_t(q, k, v):
+        scores = (q @ k.T / q.shape[-1] ** 0.5).masked_fill(~_ones(q.shape[-2]).tril(), -torch.inf)
+        return torch.softmax(scores, dim=-1) @ v
+
+    assert_wrong(check_exercise("causal_attention", with_t), ".transpose(-2, -1)", case=2)
+
+
+def test_causal_attention_nan_elsewhere_is_not_a_mask_mistake():
+    def nan_last_entry(q, k, v):
+        out = _causal(q, k, v).clone()
+        out[..., -1, -1] = float("nan")
+        return out
+
+    result = check_exercise("causal_attention", nan_last_entry)
+    assert_wrong(result, "your output has NaN in 1 of")
+    assert "wrong way round" not in result.message and "diagonal" not in result.message
+
+
+def _mha_torch(x, w_q, w_k, w_v, w_o, h):
+    """torch.nn.MultiheadAttention with these weights (it keeps them transposed, as Linear)."""
+    d = x.shape[-1]
+    layer = torch.nn.MultiheadAttention(d, h, bias=False, batch_first=True)
+    with torch.no_grad():
+        layer.in_proj_weight.copy_(torch.cat([w_q.T, w_k.T, w_v.T]))
+        layer.out_proj.weight.copy_(w_o.T)
+        return layer(x, x, x, need_weights=False)[0]
+
+
+def _heads(x, w_q, w_k, w_v, w_o, h, *, scale=None, order=1, project=True, dim=-1):
+    """Multi-head attention by hand, head by head with chunk and cat (as section 2 of the
+    chapter), with one mistake switched on."""
+    d_h = x.shape[-1] // h
+    qs, ks, vs = ((x @ w).chunk(h, dim=-1) for w in (w_q, w_k, w_v))
+    heads = [torch.softmax(q @ k.mT / (d_h ** 0.5 if scale is None else scale), dim=dim) @ v
+             for q, k, v in zip(qs, ks, vs, strict=True)]
+    concat = torch.cat(heads[::order], dim=-1)
+    return concat @ w_o if project else concat
+
+
+def _mha_course(x, w_q, w_k, w_v, w_o, h):
+    from course_utils.attention import MultiHeadAttention
+
+    layer = MultiHeadAttention(x.shape[-1], h, bias=False)
+    with torch.no_grad():
+        for linear, w in zip((layer.w_query, layer.w_key, layer.w_value, layer.w_out),
+                             (w_q, w_k, w_v, w_o), strict=True):
+            linear.weight.copy_(w.T)
+        return layer(x, x, x)[0]
+
+
+def test_multi_head_attention_equals_pytorch_and_the_course():
+    for args in EXERCISES["multi_head_attention"].cases():
+        expected = EXERCISES["multi_head_attention"].reference(*args)
+        torch.testing.assert_close(expected, _mha_torch(*args))
+        torch.testing.assert_close(expected, _mha_course(*args))
+    assert {args[-1] for args in EXERCISES["multi_head_attention"].cases()} >= {1, 2, 3, 4}
+    for function in (_heads, _mha_torch, _mha_course):
+        assert check_exercise("multi_head_attention", function).passed
+
+
+def _reshaped(x, w_q, w_k, w_v, w_o, h, *, split="blocks", merge="blocks"):
+    """Multi-head attention with reshape and transpose, one layout mistake switched on."""
+    b, n, d = x.shape
+    d_h = d // h
+    cut = {"blocks": lambda t: t.reshape(b, n, h, d_h).transpose(1, 2),
+           "straight": lambda t: t.reshape(b, h, n, d_h),
+           "interleaved": lambda t: t.reshape(b, n, d_h, h).permute(0, 3, 1, 2)}[split]
+    q, k, v = cut(x @ w_q), cut(x @ w_k), cut(x @ w_v)
+    heads = torch.softmax(q @ k.mT / d_h ** 0.5, dim=-1) @ v
+    glue = {"blocks": lambda t: t.transpose(1, 2).reshape(b, n, d),
+            "straight": lambda t: t.reshape(b, n, d),
+            "interleaved": lambda t: t.permute(0, 2, 3, 1).reshape(b, n, d)}[merge]
+    return glue(heads) @ w_o
+
+
+@pytest.mark.parametrize("mistake, fragment", [
+    (lambda x, q, k, v, o, h: _heads(x, q, k, v, o, h, project=False), "W^O is missing"),
+    (lambda x, q, k, v, o, h: _heads(x, q, k, v, o, 1), "one attention over all d_model"),
+    (lambda x, q, k, v, o, h: _heads(x, q, k, v, o, h, scale=x.shape[-1] ** 0.5),
+     "divided by √d_model"),
+    (lambda x, q, k, v, o, h: _heads(x, q, k, v, o, h, scale=1.0), "not divided by √d_h"),
+    (lambda x, q, k, v, o, h: _heads(x, q, k, v, o, h, order=-1),
+     "concatenated in the wrong order"),
+    (lambda x, q, k, v, o, h: _reshaped(x, q, k, v, o, h, split="interleaved"),
+     "every h-th column"),
+    (lambda x, q, k, v, o, h: _reshaped(x, q, k, v, o, h, split="interleaved",
+                                        merge="interleaved"), "every h-th column"),
+    (lambda x, q, k, v, o, h: _reshaped(x, q, k, v, o, h, merge="interleaved"),
+     "interleaved column by column"),
+    (lambda x, q, k, v, o, h: _reshaped(x, q, k, v, o, h, split="straight"),
+     "cuts across tokens"),
+    (lambda x, q, k, v, o, h: _reshaped(x, q, k, v, o, h, merge="straight"), "mixes tokens"),
+    (lambda x, q, k, v, o, h: _heads(x, q.T, k.T, v.T, o.T, h), "the weights are transposed"),
+    (lambda x, q, k, v, o, h: _heads(x, q, k, v, o, h, dim=-2), "over the queries (dim=-2)"),
+    (lambda x, q, k, v, o, h: torch.stack(_heads(x, q, k, v, o, h, project=False).chunk(h, -1),
+                                          dim=1), "the h heads' outputs"),
+    (lambda x, q, k, v, o, h: sum(_heads(x, q, k, v, o, h, project=False).chunk(h, -1)),
+     "averaged or summed"),
+    (lambda x, q, k, v, o, h: (x @ q).reshape(x.shape[0], x.shape[1], h, x.shape[-1]),
+     "reshape to (batch, n, h, d_h)"),
+    (lambda x, q, k, v, o, h: (x @ q).reshape(x.shape[0], x.shape[1], h, x.shape[-1] / h),
+     "d_model // h"),
+    (lambda x, q, k, v, o, h: _heads(x, q, k, v, o, h) + 0.01, "the values are off by"),
+])
+def test_multi_head_attention_mistakes(mistake, fragment):
+    assert_wrong(check_exercise("multi_head_attention", mistake), fragment)
+
+
+def test_chapter_04_and_05_unfinished_is_not_yet():
+    for name in ("causal_attention", "multi_head_attention"):
+        result = check_exercise(name, _raises_not_implemented)
+        assert result.status == "not yet" and "NotImplementedError" in result.message
+
+
+def test_review_diagnoses_for_self_attention():
     def sa(x, wq, wk, wv, scale=None, transpose=False):
         q, k, v = x @ wq, x @ wk, x @ wv
         w = torch.softmax(q @ k.T / (scale or q.shape[-1]) ** 0.5, -1)
@@ -688,10 +868,6 @@ def test_review_diagnoses_for_chapters_04_and_05():
     assert_wrong(check_exercise("self_attention", lambda x, a, b, c: sa(x, a, b, c,
                                                                         transpose=True)),
                  "transposed")
-    assert_wrong(check_exercise("split_heads", lambda x, h: x.reshape(
-        x.shape[0], x.shape[1], x.shape[2] // h, h).permute(0, 3, 1, 2)), "interleaved")
-    assert_wrong(check_exercise("concat_heads", lambda t: t.permute(0, 2, 3, 1).reshape(
-        t.shape[0], t.shape[2], -1)), "interleaved")
 
 
 # ---- chapters 06 and 07
@@ -982,3 +1158,53 @@ def test_attend_with_cache_right_and_wrong():
     assert_wrong(check_exercise("attend_with_cache", by_sqrt(lambda k, v: v.shape[-1])), "√d_v")
     assert_wrong(check_exercise("attend_with_cache", by_sqrt(lambda k, v: k.shape[-2])),
                  "number of keys", case=2)
+
+
+# ======================================================================= the notebooks
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def _exercise_cells(chapter):
+    """(exercise, function) pairs that the chapter's cells check, and its folded solutions."""
+    cells = nbformat.read(NOTEBOOKS / f"{chapter}.ipynb", as_version=4).cells
+    checked = [pair for c in cells if c.cell_type == "code"
+               for pair in re.findall(r'check_exercise\("(\w+)", (\w+)\)', c.source)]
+    solutions = "\n".join(
+        block for c in cells
+        if c.cell_type == "markdown" and c.source.lstrip().startswith("<details>")
+        for block in re.findall(r"```python\n(.*?)```", c.source, flags=re.S))
+    return checked, solutions
+
+
+@pytest.mark.parametrize("chapter", sorted(set(EXERCISE_CHAPTERS.values())))
+def test_the_folded_solutions_pass_their_checkers(chapter):
+    checked, solutions = _exercise_cells(chapter)
+    assert sorted(name for name, _ in checked) == sorted(
+        n for n, c in EXERCISE_CHAPTERS.items() if c == chapter)
+    namespace = {"torch": torch, "math": math, "F": torch.nn.functional}
+    exec(compile(solutions, f"{chapter} solutions", "exec"), namespace)  # noqa: S102
+    for name, function in checked:
+        result = check_exercise(name, namespace[function])
+        assert result.passed, (chapter, result)
+
+
+def test_chapter_01_asks_for_the_softmax_before_showing_it():
+    cells = nbformat.read(NOTEBOOKS / "01_attention_and_memory.ipynb", as_version=4).cells
+    code = [c.source for c in cells if c.cell_type == "code"]
+    stub = next(i for i, s in enumerate(code) if 'check_exercise("attention_weights"' in s)
+    shown = next(i for i, s in enumerate(code) if "scores.max(dim=-1, keepdim=True)" in s)
+    assert stub < shown
+
+
+@pytest.mark.parametrize("chapter, name", [
+    ("03_attention_applications", "attend_to_regions"),
+    ("04_self_attention", "causal_attention"),
+    ("05_multi_head_attention", "multi_head_attention"),
+])
+def test_the_new_exercises_are_asked_and_the_old_ones_gone(chapter, name):
+    # the whole file, outputs included: a stale "not yet" of an old exercise fails too
+    text = (NOTEBOOKS / f"{chapter}.ipynb").read_text(encoding="utf-8")
+    assert f'check_exercise(\\"{name}\\"' in text
+    for old in ("attention_to_pixels", "causal_mask(n)", "split_heads(x, h)",
+                "concat_heads(heads)"):
+        assert old not in text, (chapter, old)
