@@ -35,3 +35,20 @@ def test_few_cells_are_excused_and_each_is_volatile(path):
     for cell in excused:
         assert re.search(r"perf_counter|\btrain\w*\(|^progress\(\)$", cell.source, re.M), \
             f"{path.name}: an excused cell that neither times nor trains:\n{cell.source[:300]}"
+
+
+def test_every_chapter_saves_the_progress_table_of_the_course_as_it_is(tmp_path, monkeypatch):
+    """The last cell's saved output (``progress()``) is what a new learner sees: every chapter,
+    every question and exercise, nothing answered, kept in the learner's own data folder. It
+    goes stale when a quiz or an exercise is added (``make notebooks`` refreshes it)."""
+    from course_utils.records import progress
+
+    monkeypatch.setenv("COURSE_PROGRESS_FILE", str(tmp_path / "progress.json"))
+    fresh = repr(progress()).splitlines()
+    expected = [*fresh[:-1], "(kept in ~/.local/share/attention-course/progress.json)"]
+    for path in CHAPTERS:
+        cells = nbformat.read(path, as_version=4).cells
+        saved = [o for c in cells if c.cell_type == "code" and c.source.strip().endswith(
+                 "progress()") for o in c.outputs if o.get("output_type") == "execute_result"]
+        assert len(saved) == 1, f"{path.name}: one progress() output expected"
+        assert saved[0]["data"]["text/plain"].splitlines() == expected, path.name
