@@ -52,3 +52,16 @@ def test_every_chapter_saves_the_progress_table_of_the_course_as_it_is(tmp_path,
                  "progress()") for o in c.outputs if o.get("output_type") == "execute_result"]
         assert len(saved) == 1, f"{path.name}: one progress() output expected"
         assert saved[0]["data"]["text/plain"].splitlines() == expected, path.name
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_every_chapter_ends_with_further_reading(path):
+    """The papers behind the chapter, each with what to read it for."""
+    cells = nbformat.read(path, as_version=4).cells
+    reading = [c.source for c in cells if c.cell_type == "markdown"
+               and c.source.startswith("## Further reading")]
+    assert len(reading) == 1, f"{path.name}: no '## Further reading' section"
+    entries = [line for line in reading[0].splitlines() if line.startswith("* ")]
+    assert len(entries) >= 3, path.name
+    for entry in entries:
+        assert re.search(r"\(\d{4}\)\. \*.+\*", entry) and " — " in entry, entry
