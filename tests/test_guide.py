@@ -175,18 +175,32 @@ QUOTES: list[Quote] = [
           r"unscaled variance is {a} / {b} / {c} at d_k = 4 / 64 / 1024, the scaled one "
           r"{d} / {e} / {f}",
           r"^ 4 \| {a} {d} \|[\s\S]*?^ 64 \| {b} {e} \|[\s\S]*?^ 1024 \| {c} {f} \|"),
+    Quote("04", "gradients reaching the queries",
+          r"unscaled at d_k = 1024: {a}% below 0\.01, {b}% above 10, largest {c} \(d_k = 64: "
+          r"{d}%, {e}%, {f}\); scaled: {g}%, {h}%, largest {i}–{j}",
+          r"^ 64 \| unscaled \| {d}% \| {e}% \| {f}\n \| scaled \| {g}% \| {h}% \| {j}\n"
+          r"1024 \| unscaled \| {a}% \| {b}% \| {c}\n \| scaled \| {_}% \| {_}% \| {i}$"),
+    Quote("04", "gradients reaching the queries (board)",
+          r"\({a}% get less than 1% of the typical scaled gradient\) to over ten times as much "
+          r"\({b}%; the largest {c}×\)",
+          r"^1024 \| unscaled \| {a}% \| {b}% \| {c}$"),
     # ---- 05 · Multi-head attention
     Quote("05", "parameters for every h", r"{} parameters for 1, 2, 4 and 8 heads",
           r"^ 1 64 {}\n 2 32 \1\n 4 16 \1\n 8 8 \1$"),
-    Quote("05", "one head vs two",
-          r"1 head: previous digit {}, partner digit {}; 2 heads: {} / {}, heads on \(previous, "
-          r"partner\) \({}, {}\) and \({}, {}\)",
-          r"^ 1 \| {} {} \|[^\n]*\n 2 \| {} {} \| \({}, {}\) \({}, {}\)"),
-    Quote("05", "four heads",
-          r"4-head model \(weights \({}, {}\), \({}, {}\), \({}, {}\), \({}, {}\)\)",
-          r"^ 4 \| {_} {_} \| \({}, {}\) \({}, {}\) \({}, {}\) \({}, {}\)"),
-    Quote("05", "one head splits its weight", r"splits its weight about {} / {}",
-          r"^ 1 \| {_} {_} \| \({}, {}\)"),
+    Quote("05", "seeds per claim",
+          r"for 1 / 2 / 4 heads: previous digit ≥ 0\.95 in {p1}/3, {p2}/3, {p4}/3 seeds; partner "
+          r"digit ≥ 0\.95 in {q1}/3, {q2}/3, {q4}/3; the relations in separate heads in {s1}/3, "
+          r"{s2}/3, {s4}/3",
+          r"^ 1 \| {p1}/3 \| {q1}/3 \| {s1}/3\n 2 \| {p2}/3 \| {q2}/3 \| {s2}/3\n"
+          r" 4 \| {p4}/3 \| {q4}/3 \| {s4}/3$"),
+    Quote("05", "one head fails one answer",
+          r"1 head: previous digit ≤ {} in {}/3 seeds \(chance {}\), partner digit ≥ {} in {}/3",
+          r"1 head: previous digit ≤ {} in {}/3 seeds \(chance {}\), partner digit ≥ {} in {}/3"),
+    Quote("05", "one head splits its rows",
+          r"rows that split \(each of the two gets ≥ 1/4 of their weight\) ≥ {}% in {}/3 seeds, "
+          r"rows that do not split ≤ {}% in {}/3",
+          r"rows that split \(each of the two gets ≥ 1/4 of their weight\): ≥ {}%: {}/3 seeds\n"
+          r"rows that do not split \(one of the two gets < 1/10\): ≤ {}%: {}/3 seeds"),
     # ---- 06 · Positional encoding
     Quote("06", "order-blind rule", r"order-blind rule's {}% \(chance {}%\)",
           r"order-blind rule \(most frequent other digit\): {}% \(chance {}%\)"),
