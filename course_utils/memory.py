@@ -5,6 +5,9 @@
   long-term memory (长期记忆) = the weights.
 * :class:`KeyValueRetriever`: a query map followed by a lookup in a key-value memory, either
   **soft** (score → softmax → weighted sum) or **hard** (argmax); only the soft one can learn.
+* :class:`AttentionRecall`: :class:`MemoryRNN`'s task without a recurrent state: every input
+  is kept in a key-value memory, stamped with the time it was read, and a learned query
+  attends over all of them.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from torch import Tensor, nn
 
 from .attention import context_vector, dot_product_scores, hard_attention_weights, masked_softmax
 
-__all__ = ["MemoryRNN", "KeyValueRetriever"]
+__all__ = ["MemoryRNN", "KeyValueRetriever", "AttentionRecall"]
 
 
 class MemoryRNN(nn.Module):
@@ -109,3 +112,56 @@ class KeyValueRetriever(nn.Module):
             weights = hard_attention_weights(scores)  # α = one_hot(argmax s): no gradient
         output = context_vector(weights, values)  # Σᵢ αᵢ vᵢ
         return output.squeeze(1), weights.squeeze(1)
+
+
+class AttentionRecall(nn.Module):
+    """Answer from a memory of every input, looked up by attention; no recurrent state.
+
+    Every step t is stored as a key-value pair:  key_t = [x_t ; t]  (what was read, as its
+    one-hot code x_t, and *when*, as the time stamp t = 0, 1, 2, …),  value_t = x_t.
+    One learned query q (the question is the same for every sequence, so it is a parameter)
+    scores every key, s_t = q·key_t;  α = softmax(s);  c = Σ_t α_t value_t;
+    logits = W_o c + b_o.  The parameters are q and the readout (W_o, b_o); q starts at 0,
+    a uniform lookup.
+
+    Args:
+        vocab_size: number of symbols.
+        time_stamps: if False, every key's time stamp is 0: the keys hold only what was read,
+            so two steps that read the same symbol have the same key.
+    """
+
+    def __init__(self, vocab_size: int, time_stamps: bool = True) -> None:
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.time_stamps = time_stamps
+        self.query = nn.Parameter(torch.zeros(vocab_size + 1))  # q = [content part ; time part]
+        self.readout = nn.Linear(vocab_size, vocab_size)  # W_o c + b_o
+
+    def memory(self, symbols: Tensor) -> tuple[Tensor, Tensor]:
+        """The stored inputs: keys ``(batch, length, vocab_size + 1)``, values
+        ``(batch, length, vocab_size)``."""
+        if symbols.dim() != 2 or symbols.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"symbols must be an int tensor (batch, length); got "
+                             f"{symbols.dtype} {tuple(symbols.shape)}")
+        if symbols.shape[1] == 0:
+            raise ValueError("symbols must hold at least one step; got length 0")
+        values = nn.functional.one_hot(symbols.long(), self.vocab_size).to(self.query.dtype)
+        stamps = torch.arange(symbols.shape[1], dtype=values.dtype)  # t = 0, 1, 2, …
+        if not self.time_stamps:
+            stamps = torch.zeros_like(stamps)
+        stamps = stamps.expand(symbols.shape[0], -1).unsqueeze(-1)  # (batch, length, 1)
+        return torch.cat([values, stamps], dim=-1), values
+
+    def forward(self, symbols: Tensor) -> tuple[Tensor, Tensor]:
+        """Look up the memory of ``symbols (batch, length)``.
+
+        Returns:
+            ``(logits, weights)``: logits ``(batch, vocab_size)``, the attention weights
+            ``(batch, length)`` over the stored steps.
+        """
+        keys, values = self.memory(symbols)
+        query = self.query.expand(symbols.shape[0], 1, -1)  # (batch, 1, vocab_size + 1)
+        scores = dot_product_scores(query, keys, scaled=False)  # (batch, 1, length): q·key_t
+        weights = masked_softmax(scores)  # α = softmax(s)
+        context = context_vector(weights, values).squeeze(1)  # c = Σ_t α_t value_t
+        return self.readout(context), weights.squeeze(1)

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils.memory import KeyValueRetriever, MemoryRNN
+from course_utils.memory import AttentionRecall, KeyValueRetriever, MemoryRNN
 from course_utils.tasks import RetrievalTask, recall_first_symbol
 from course_utils.training import train
 
@@ -578,3 +578,98 @@ def test_train_rejects_an_unknown_optimizer():
     model, loss_fn, _ = linear_problem()
     with pytest.raises(ValueError, match="optimizer must be 'adam' or 'rmsprop'"):
         train(model, loss_fn, steps=1, progress=False, optimizer="sgd")
+
+
+# =========================================================================== AttentionRecall
+def test_attention_recall_parts():
+    model = AttentionRecall(5)
+    assert [name for name, _ in model.named_parameters()] == [
+        "query", "readout.weight", "readout.bias"]
+    assert model.query.shape == (6,) and model.readout.weight.shape == (5, 5)
+    assert torch.equal(model.query, torch.zeros(6))  # starts as a uniform lookup
+
+
+@pytest.mark.parametrize("time_stamps", [True, False])
+def test_attention_recall_memory_holds_every_input(time_stamps):
+    model = AttentionRecall(4, time_stamps=time_stamps)
+    symbols = torch.tensor([[2, 0, 2, 3, 1], [1, 1, 0, 3, 2]])
+    keys, values = model.memory(symbols)
+    assert keys.shape == (2, 5, 5) and values.shape == (2, 5, 4)
+    assert torch.equal(values, F.one_hot(symbols, 4).float())  # value_t = x_t
+    assert torch.equal(keys[..., :4], values)  # what was read...
+    stamps = torch.arange(5.0) if time_stamps else torch.zeros(5)
+    assert torch.equal(keys[..., 4], stamps.expand(2, 5))  # ...and when
+
+
+def test_attention_recall_matches_hand_computation():
+    torch.manual_seed(0)
+    model = AttentionRecall(4)
+    with torch.no_grad():
+        model.query.copy_(torch.tensor([0.3, -0.2, 0.5, 0.1, -0.7]))
+    symbols = torch.tensor([[2, 0, 2, 3, 1, 1], [3, 1, 0, 0, 2, 1]])
+    logits, weights = model(symbols)
+    assert logits.shape == (2, 4) and weights.shape == (2, 6)
+    with torch.no_grad():
+        for b in range(2):
+            scores = torch.stack([model.query[symbols[b, t]] + model.query[4] * t
+                                  for t in range(6)])  # q·[x_t ; t]
+            alpha = scores.exp() / scores.exp().sum()
+            c = sum(alpha[t] * F.one_hot(symbols[b, t], 4).float() for t in range(6))
+            torch.testing.assert_close(weights[b], alpha)
+            torch.testing.assert_close(logits[b], model.readout(c))
+
+
+def test_attention_recall_starts_uniform():
+    logits, weights = AttentionRecall(3)(torch.zeros(2, 8, dtype=torch.long))
+    torch.testing.assert_close(weights, torch.full((2, 8), 1 / 8))
+
+
+def test_attention_recall_time_weight_is_a_geometric_series():
+    # q = [0 ; -a]: α_t ∝ e^(-a t), so the first step's weight is 1 / Σ_t e^(-a t): it hardly
+    # changes with the length, because the later steps' weights form a geometric series.
+    model = AttentionRecall(3)
+    with torch.no_grad():
+        model.query[-1] = -2.0
+    for length in (2, 8, 100):
+        _, weights = model(torch.zeros(1, length, dtype=torch.long))
+        want = 1 / sum(torch.exp(torch.tensor(-2.0 * t)) for t in range(length))
+        assert weights[0, 0].item() == pytest.approx(want.item(), rel=1e-5)
+    assert weights[0, 0].item() == pytest.approx(1 - torch.exp(torch.tensor(-2.0)).item(), rel=1e-5)
+
+
+def test_attention_recall_without_time_stamps_sees_a_set():
+    torch.manual_seed(1)
+    model = AttentionRecall(4, time_stamps=False)
+    with torch.no_grad():
+        model.query.copy_(torch.tensor([0.3, -0.2, 0.5, 0.1, -0.7]))
+    symbols = torch.tensor([[2, 0, 2, 3, 1, 1]])
+    shuffled = symbols[:, [5, 2, 0, 4, 1, 3]]
+    torch.testing.assert_close(model(symbols)[0], model(shuffled)[0])  # order is invisible
+    with_stamps = AttentionRecall(4)
+    with_stamps.load_state_dict(model.state_dict())
+    assert not torch.allclose(with_stamps(symbols)[0], with_stamps(shuffled)[0])
+
+
+@pytest.mark.parametrize("bad", [torch.zeros(2, 3), torch.zeros(3, dtype=torch.long),
+                                 torch.zeros(2, 0, dtype=torch.long)], ids=str)
+def test_attention_recall_rejects_bad_symbols(bad):
+    with pytest.raises(ValueError, match="symbols"):
+        AttentionRecall(4)(bad)
+
+
+def test_attention_recall_trained_on_8_recalls_at_64():
+    torch.manual_seed(0)
+    model = AttentionRecall(6)
+    data = gen(1)
+
+    def loss_fn(step):
+        batch = recall_first_symbol(64, 8, 6, generator=data)
+        return F.cross_entropy(model(batch.symbols)[0], batch.target)
+
+    train(model, loss_fn, steps=300, lr=0.01, progress=False)
+    test = recall_first_symbol(500, 64, 6, generator=gen(2))
+    with torch.no_grad():
+        logits, weights = model(test.symbols)
+    assert (logits.argmax(-1) == test.target).float().mean() > 0.99
+    assert weights[:, 0].min() > 0.8  # the time stamp, not the content, decides
+    assert model.query[-1] < -1.5 and model.query[:-1].abs().max() < 0.3
