@@ -36,3 +36,23 @@ def randomised_layer(layer_cls: type, d_model: int, num_heads: int, d_ff: int,
             elif name.startswith("norm"):  # LayerNorm weight
                 p.copy_(1 + randn(*p.shape, dtype=dtype, seed=seed + 1000 + i) * 0.3)
     return layer
+
+
+def ntm_functions() -> dict:
+    """The NTM's addressing, read and write functions with their arguments' names, in order:
+    ``{name: (function, [argument names])}``."""
+    from course_utils.ntm import (
+        circular_shift,
+        content_addressing,
+        interpolate,
+        read,
+        sharpen,
+        write,
+    )
+
+    return {"content_addressing": (content_addressing, ["memory", "key", "beta"]),
+            "interpolate": (interpolate, ["w_content", "w_prev", "g"]),
+            "circular_shift": (circular_shift, ["w", "shift"]),
+            "sharpen": (sharpen, ["w", "gamma"]),
+            "read": (read, ["memory", "w"]),
+            "write": (write, ["memory", "w", "erase", "add"])}

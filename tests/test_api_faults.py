@@ -15,7 +15,7 @@ import warnings
 
 import pytest
 import torch
-from numerics import randn
+from numerics import ntm_functions, randn
 
 from course_utils import checks
 from course_utils.attention import (
@@ -339,14 +339,7 @@ def _valid(dtype=torch.float32, **changes):
     return args
 
 
-NTM_FUNCTIONS = {
-    "content_addressing": (content_addressing, ["memory", "key", "beta"]),
-    "interpolate": (interpolate, ["w_content", "w_prev", "g"]),
-    "circular_shift": (circular_shift, ["w", "shift"]),
-    "sharpen": (sharpen, ["w", "gamma"]),
-    "read": (read, ["memory", "w"]),
-    "write": (write, ["memory", "w", "erase", "add"]),
-}
+NTM_FUNCTIONS = ntm_functions()
 
 
 def _call(function: str, **changes):

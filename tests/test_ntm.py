@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from numerics import gen, randn, tol
+from numerics import gen, ntm_functions, randn, tol
 from torch import nn
 
 from course_utils import ntm, set_seed
@@ -486,14 +486,7 @@ def _args(**changes):
     return args
 
 
-FUNCTIONS = {
-    "content_addressing": (content_addressing, ["memory", "key", "beta"]),
-    "interpolate": (interpolate, ["w_content", "w_prev", "g"]),
-    "circular_shift": (circular_shift, ["w", "shift"]),
-    "sharpen": (sharpen, ["w", "gamma"]),
-    "read": (read, ["memory", "w"]),
-    "write": (write, ["memory", "w", "erase", "add"]),
-}
+FUNCTIONS = ntm_functions()
 
 
 def call(function: str, **changes):
