@@ -193,6 +193,12 @@ class AdditiveAttention(nn.Module):
     Shapes of ``forward``: query ``(batch, n_q, query_size)``, keys ``(batch, n_k, key_size)``,
     values ``(batch, n_k, d_v)``, mask bool broadcastable to ``(batch, n_q, n_k)`` →
     context ``(batch, n_q, d_v)``, weights ``(batch, n_q, n_k)``.
+
+    **Keys projected once.** W_k k does not depend on the query, so a decoder that asks a new
+    query of the same keys at every step projects them once (:meth:`project_keys`, Bahdanau
+    et al.'s precomputed U_a h_j) and passes ``projected_keys=`` to :meth:`forward` or
+    :meth:`scores` at each step: the same matrix product on the same tensors, so the same
+    result, without repeating n_k · key_size · hidden_size multiply-adds per step.
     """
 
     def __init__(self, query_size: int, key_size: int, hidden_size: int) -> None:
@@ -204,16 +210,45 @@ class AdditiveAttention(nn.Module):
         self.w_key = nn.Linear(key_size, hidden_size, bias=False)
         self.v = nn.Linear(hidden_size, 1, bias=False)
 
-    def scores(self, query: Tensor, keys: Tensor) -> Tensor:
-        """``(batch, n_q, query_size)``, ``(batch, n_k, key_size)`` → ``(batch, n_q, n_k)``."""
+    def project_keys(self, keys: Tensor) -> Tensor:
+        """W_k k for every key: ``(batch, n_k, key_size)`` → ``(batch, n_k, hidden_size)``.
+
+        Independent of the query: compute it once per set of keys and pass it as
+        ``projected_keys`` to every later :meth:`scores` / :meth:`forward` call on them.
+        """
+        k_size = self.w_key.in_features
+        keys = float_tensor("keys", keys, 3, f"(batch, n_k, {k_size})")
+        if keys.dim() != 3 or keys.shape[-1] != k_size:
+            raise ValueError(f"keys must have shape (batch, n_k, {k_size}); got "
+                             f"{tuple(keys.shape)}")
+        if keys.dtype != self.w_key.weight.dtype:
+            raise TypeError(
+                f"the module's weights are {self.w_key.weight.dtype} but keys are "
+                f"{keys.dtype}; convert one side (e.g. module.double() for float64 inputs)"
+            )
+        return self.w_key(keys)  # W_k k, (batch, n_k, hidden)
+
+    def scores(self, query: Tensor, keys: Tensor, projected_keys: Tensor | None = None
+               ) -> Tensor:
+        """``(batch, n_q, query_size)``, ``(batch, n_k, key_size)`` → ``(batch, n_q, n_k)``.
+
+        ``projected_keys``: optional ``project_keys(keys)``, computed earlier; when given, the
+        keys are not projected again (the result is the same).
+        """
         self._check(query, keys)
         q = self.w_query(query).unsqueeze(2)  # (batch, n_q, 1, hidden)
-        k = self.w_key(keys).unsqueeze(1)  # (batch, 1, n_k, hidden)
+        if projected_keys is None:
+            projected_keys = self.w_key(keys)  # W_k k, (batch, n_k, hidden)
+        else:
+            self._check_projected(projected_keys, keys)
+        k = projected_keys.unsqueeze(1)  # (batch, 1, n_k, hidden)
         return self.v(torch.tanh(q + k)).squeeze(-1)  # vᵀ tanh(W_q q + W_k k)
 
     def forward(
-        self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor | None = None
+        self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor | None = None,
+        projected_keys: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
+        """Context and weights; ``projected_keys`` as in :meth:`scores`."""
         self._check(query, keys)
         values = float_tensor("values", values, 3, "(batch, n_k, d_v)")
         if values.dim() != 3 or values.shape[:2] != keys.shape[:2]:
@@ -221,8 +256,23 @@ class AdditiveAttention(nn.Module):
                 f"values must have shape (batch, n_k, d_v) matching keys' (batch, n_k); got "
                 f"values {tuple(values.shape)} and keys {tuple(keys.shape)}"
             )
-        weights = masked_softmax(self.scores(query, keys), mask)
+        weights = masked_softmax(self.scores(query, keys, projected_keys), mask)
         return context_vector(weights, values), weights
+
+    def _check_projected(self, projected_keys: object, keys: Tensor) -> None:
+        hidden = self.w_key.out_features
+        projected_keys = float_tensor("projected_keys", projected_keys, 3,
+                                      f"(batch, n_k, {hidden})")
+        expected = (*keys.shape[:2], hidden)
+        if tuple(projected_keys.shape) != expected:
+            raise ValueError(
+                f"projected_keys must have shape (batch, n_k, {hidden}) = {expected}, as "
+                f"project_keys(keys) gives; got {tuple(projected_keys.shape)} for keys "
+                f"{tuple(keys.shape)}"
+            )
+        if projected_keys.dtype != keys.dtype:
+            raise TypeError(f"projected_keys are {projected_keys.dtype} but keys are "
+                            f"{keys.dtype}; they must have the same dtype")
 
     def _check(self, query: Tensor, keys: Tensor) -> None:
         q_size, k_size = self.w_query.in_features, self.w_key.in_features

@@ -10,6 +10,10 @@ The notes' pipeline, one decoding step t:
 5. z^t = GRU([embedding of the previous word; c^t], z^{t-1}); the next word comes from
    [z^t; c^t].
 
+The keys' half of the additive score, W_k hⁱ, does not depend on the step: the decoding
+loops (:func:`decode_teacher_forced`, :func:`decode_greedy`) compute it once per sentence
+(``Decoder.project_keys``, Bahdanau et al.'s precomputed U_a h_j) and reuse it at every step.
+
 With ``attention="none"`` the context is the same at every step: the encoder's last state,
 the classic encoder-decoder whose whole source must squeeze through one vector.
 """
@@ -93,25 +97,34 @@ class Decoder(nn.Module):
         """z⁰ from the encoder's final state: ``(batch, key_size)`` → ``(batch, hidden)``."""
         return torch.tanh(self.init_state(final))
 
-    def attend(self, z: Tensor, states: Tensor, source_mask: Tensor,
-               final: Tensor) -> tuple[Tensor, Tensor | None]:
+    def project_keys(self, states: Tensor) -> Tensor | None:
+        """What the attention can compute from ``states (batch, n, key)`` alone, once per
+        sentence: W_k hⁱ ``(batch, n, attention_size)`` for additive attention; None for the
+        other kinds (dot-product attention uses the states themselves as keys)."""
+        return self.additive.project_keys(states) if self.kind == "additive" else None
+
+    def attend(self, z: Tensor, states: Tensor, source_mask: Tensor, final: Tensor,
+               projected_keys: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """Context and weights for one step: z ``(batch, hidden)``, states ``(batch, n, key)``
-        → c ``(batch, key)``, α ``(batch, n)`` (None without attention)."""
+        → c ``(batch, key)``, α ``(batch, n)`` (None without attention). ``projected_keys``:
+        optional ``project_keys(states)``, computed once for all steps (the same result)."""
         if self.kind == "none":
             return final, None
         query = z.unsqueeze(1)  # (batch, 1, hidden): the decoder state asks
         mask = source_mask.unsqueeze(1)  # (batch, 1, n): True = a real word
-        if self.kind == "additive":
-            c, alpha = self.additive(query, states, states, mask)  # vᵀ tanh(W_q z + W_k h)
+        if self.kind == "additive":  # vᵀ tanh(W_q z + W_k h)
+            c, alpha = self.additive(query, states, states, mask, projected_keys=projected_keys)
         else:
             alpha = masked_softmax(dot_product_scores(query, states), mask)  # z·h / √d
             c = context_vector(alpha, states)  # c = Σᵢ αᵢ hⁱ
         return c.squeeze(1), alpha.squeeze(1)
 
     def step(self, previous_word: Tensor, z: Tensor, states: Tensor, source_mask: Tensor,
-             final: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
-        """One decoding step → ``(logits (batch, vocab), z_new (batch, hidden), α or None)``."""
-        c, alpha = self.attend(z, states, source_mask, final)
+             final: Tensor, projected_keys: Tensor | None = None
+             ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """One decoding step → ``(logits (batch, vocab), z_new (batch, hidden), α or None)``;
+        ``projected_keys`` as in :meth:`attend`."""
+        c, alpha = self.attend(z, states, source_mask, final, projected_keys)
         z = self.cell(torch.cat([self.embed(previous_word), c], dim=-1), z)  # z^t
         return self.out(torch.cat([z, c], dim=-1)), z, alpha
 
@@ -163,12 +176,15 @@ def decode_teacher_forced(decoder: Decoder, states: Tensor, final: Tensor, mask:
     ``states (batch, n, key)`` are what it attends over (words, or image regions in chapter
     03), ``final (batch, key)`` their summary, ``mask (batch, n)`` True = may attend,
     ``target_in (batch, m)`` = ``<bos>`` + the target. Returns ``(logits (batch, m, vocab),
-    weights (batch, m, n))`` (zero weights without attention).
+    weights (batch, m, n))`` (zero weights without attention). The keys are projected once
+    (``decoder.project_keys``) and reused at every step.
     """
     z = decoder.initial_state(final)
+    projected = decoder.project_keys(states)  # W_k hⁱ: once per sentence, not once per step
     logits, weights = [], []
     for t in range(target_in.shape[1]):
-        step_logits, z, alpha = decoder.step(target_in[:, t], z, states, mask, final)
+        step_logits, z, alpha = decoder.step(target_in[:, t], z, states, mask, final,
+                                             projected_keys=projected)
         logits.append(step_logits)
         weights.append(alpha if alpha is not None else torch.zeros_like(mask, dtype=z.dtype))
     return torch.stack(logits, dim=1), torch.stack(weights, dim=1)
@@ -181,14 +197,17 @@ def decode_greedy(decoder: Decoder, states: Tensor, final: Tensor, mask: Tensor,
     take the most likely word, feed it back, stop at ``<eos>`` or ``max_length``.
 
     ``states (batch, n, key)``, ``final (batch, key)``, ``mask (batch, n)`` as in
-    :func:`decode_teacher_forced` → :class:`Translation`.
+    :func:`decode_teacher_forced` → :class:`Translation`. The keys are projected once, as
+    there.
     """
     z = decoder.initial_state(final)
+    projected = decoder.project_keys(states)  # W_k hⁱ: once per sentence, not once per step
     word = torch.full((states.shape[0],), bos_id, dtype=torch.long, device=states.device)
     done = torch.zeros(states.shape[0], dtype=torch.bool, device=states.device)
     tokens, weights = [], []
     for _ in range(max_length):
-        logits, z, alpha = decoder.step(word, z, states, mask, final)
+        logits, z, alpha = decoder.step(word, z, states, mask, final,
+                                        projected_keys=projected)
         word = logits.argmax(dim=-1).masked_fill(done, 0)  # <pad> after the end
         tokens.append(word)
         weights.append(alpha if alpha is not None else torch.zeros_like(mask, dtype=z.dtype))

@@ -533,3 +533,83 @@ def test_additive_attention_gradients_flow_to_all_parameters():
     context.sum().backward()
     for name, p in module.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+# ================================================== AdditiveAttention: keys projected once
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("use_mask", [False, True])
+def test_additive_attention_projected_keys_give_the_same_result(dtype, use_mask):
+    """project_keys once, then scores/forward with projected_keys=: bit-identical to
+    projecting inside every call (the same matrix product on the same tensors)."""
+    torch.manual_seed(0)
+    module = AdditiveAttention(3, 4, 5).to(dtype)
+    keys = randn(2, 6, 4, dtype=dtype, seed=91)
+    values = randn(2, 6, 2, dtype=dtype, seed=92)
+    mask = torch.tensor([True, True, False, True, True, False]) if use_mask else None
+    projected = module.project_keys(keys)
+    assert projected.shape == (2, 6, 5) and projected.dtype == dtype
+    assert torch.equal(projected, module.w_key(keys))
+    for step in range(3):  # a new query at every step, the same keys
+        query = randn(2, 1, 3, dtype=dtype, seed=100 + step)
+        assert torch.equal(module.scores(query, keys, projected), module.scores(query, keys))
+        context, weights = module(query, keys, values, mask, projected_keys=projected)
+        ref_context, ref_weights = module(query, keys, values, mask)
+        assert torch.equal(context, ref_context) and torch.equal(weights, ref_weights)
+
+
+def test_additive_attention_projected_keys_skip_the_key_projection():
+    module = AdditiveAttention(3, 4, 5)
+    calls = []
+    module.w_key.register_forward_hook(lambda *_: calls.append(1))
+    keys = torch.randn(2, 6, 4)
+    projected = module.project_keys(keys)
+    for _ in range(4):
+        module(torch.randn(2, 1, 3), keys, keys, projected_keys=projected)
+    assert len(calls) == 1  # once in project_keys, never in the four calls
+    module(torch.randn(2, 1, 3), keys, keys)
+    assert len(calls) == 2  # without projected_keys, every call projects the keys
+
+
+def test_additive_attention_projected_keys_gradients_match():
+    torch.manual_seed(0)
+    module = AdditiveAttention(3, 4, 5).double()
+    keys = randn(2, 6, 4, dtype=torch.float64, seed=3)
+    queries = [randn(2, 1, 3, dtype=torch.float64, seed=10 + t) for t in range(3)]
+    grads = []
+    for once in (True, False):
+        module.zero_grad()
+        projected = module.project_keys(keys) if once else None
+        sum(module(q, keys, keys, projected_keys=projected)[0].sum() for q in queries).backward()
+        grads.append({n: p.grad.clone() for n, p in module.named_parameters()})
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("projected", "error", "expected"),
+    [
+        (torch.randn(2, 6, 4), ValueError, r"projected_keys must have shape \(batch, n_k, 5\)"),
+        (torch.randn(2, 5, 5), ValueError, r"= \(2, 6, 5\).*got \(2, 5, 5\)"),
+        (torch.randn(1, 6, 5), ValueError, r"got \(1, 6, 5\) for keys \(2, 6, 4\)"),
+        (torch.randn(2, 6, 5).double(), TypeError, "projected_keys are torch.float64"),
+        (torch.zeros(2, 6, 5, dtype=torch.long), TypeError, "projected_keys must be a float"),
+        ([[0.0] * 5], TypeError, "projected_keys must be a torch.Tensor"),
+    ],
+    ids=["hidden-size", "n_k", "batch", "dtype", "integer", "list"],
+)
+def test_additive_attention_rejects_bad_projected_keys(projected, error, expected):
+    module = AdditiveAttention(3, 4, 5)
+    keys = torch.randn(2, 6, 4)
+    with pytest.raises(error, match=expected):
+        module(torch.randn(2, 1, 3), keys, keys, projected_keys=projected)
+
+
+def test_additive_attention_project_keys_checks_its_input():
+    module = AdditiveAttention(3, 4, 5)
+    with pytest.raises(ValueError,
+                       match=r"keys must have shape \(batch, n_k, 4\); got \(2, 6, 3\)"):
+        module.project_keys(torch.randn(2, 6, 3))
+    with pytest.raises(ValueError, match="keys must have at least 3 dimensions"):
+        module.project_keys(torch.randn(6, 4))
+    with pytest.raises(TypeError, match="weights are torch.float32 but keys are torch.float64"):
+        module.project_keys(torch.randn(2, 6, 4).double())

@@ -395,7 +395,7 @@ def test_caption_images_pads_after_each_captions_eos(world, monkeypatch):
     script = [[3, 3], [2, 4], [5, 8], [6, 2], [7, 7]]  # caption 0 ends at step 1, 1 at step 3
     seen = []
 
-    def step(previous_word, z, states, mask, final):
+    def step(previous_word, z, states, mask, final, projected_keys=None):
         seen.append(previous_word.clone())
         logits = torch.full((2, len(world.vocab)), -1.0)
         logits[torch.arange(2), torch.tensor(script[len(seen) - 1])] = 1.0

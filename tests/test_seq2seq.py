@@ -29,7 +29,7 @@ from course_utils.seq2seq import (
     greedy_decode,
     train_translator,
 )
-from course_utils.translation import make_batch
+from course_utils.translation import CHAPTER_SPLIT, make_batch
 
 SMALL = {"n_train": 200, "n_test": 40, "train_lengths": (3, 6), "long_lengths": (7, 8),
          "n_long": 10, "seed": 0}
@@ -286,7 +286,7 @@ def test_greedy_decode_stops_when_every_sentence_ended(task, batch):
 def scripted_step(script: list[list[int]], vocab: int, seen: list):
     """A decoder.step that outputs ``script[t][i]`` for sentence i at step t and records the
     previous words it was given."""
-    def step(previous_word, z, states, source_mask, final):
+    def step(previous_word, z, states, source_mask, final, projected_keys=None):
         t = len(seen)
         seen.append(previous_word.clone())
         logits = torch.full((len(previous_word), vocab), -1.0)
@@ -574,3 +574,113 @@ def test_decode_functions_on_states_without_an_encoder():
     first, _ = seq2seq.decode_teacher_forced(decoder, states, final, mask,
                                              torch.full((2, 1), 3))
     assert torch.equal(out.tokens[:, 0], first[:, 0].argmax(-1))
+
+
+# ========================================== the keys projected once per sentence, not per step
+def per_step_teacher_forced(decoder, states, final, mask, target_in):
+    """The loop as it was before the keys were projected once: every step projects them."""
+    z = decoder.initial_state(final)
+    logits, weights = [], []
+    for t in range(target_in.shape[1]):
+        step_logits, z, alpha = decoder.step(target_in[:, t], z, states, mask, final)
+        logits.append(step_logits)
+        weights.append(alpha if alpha is not None else torch.zeros_like(mask, dtype=z.dtype))
+    return torch.stack(logits, dim=1), torch.stack(weights, dim=1)
+
+
+@torch.no_grad()
+def per_step_greedy(decoder, states, final, mask, max_length, bos_id=1, eos_id=2):
+    z = decoder.initial_state(final)
+    word = torch.full((states.shape[0],), bos_id, dtype=torch.long)
+    done = torch.zeros(states.shape[0], dtype=torch.bool)
+    tokens, weights = [], []
+    for _ in range(max_length):
+        logits, z, alpha = decoder.step(word, z, states, mask, final)
+        word = logits.argmax(dim=-1).masked_fill(done, 0)
+        tokens.append(word)
+        weights.append(alpha if alpha is not None else torch.zeros_like(mask, dtype=z.dtype))
+        done |= word == eos_id
+        if done.all():
+            break
+    return torch.stack(tokens, dim=1), torch.stack(weights, dim=1)
+
+
+def test_decoder_project_keys_per_kind():
+    z, states, mask, final = states_and_mask()
+    for kind in ATTENTION_KINDS:
+        torch.manual_seed(0)
+        decoder = Decoder(10, 8, 8, 8, attention=kind, attention_size=6)
+        projected = decoder.project_keys(states)
+        if kind == "additive":
+            assert torch.equal(projected, decoder.additive.w_key(states))  # (3, 5, 6)
+            assert projected.shape == (3, 5, 6)
+        else:
+            assert projected is None  # nothing to precompute
+        c, alpha = decoder.attend(z, states, mask, final, projected_keys=projected)
+        c_ref, alpha_ref = decoder.attend(z, states, mask, final)
+        assert torch.equal(c, c_ref)
+        assert (alpha is None and alpha_ref is None) or torch.equal(alpha, alpha_ref)
+
+
+@pytest.mark.parametrize("kind", ATTENTION_KINDS)
+def test_keys_projected_once_give_the_per_step_results_exactly(task, batch, kind):
+    """Teacher-forced and greedy decoding, keys projected once: logits, weights and words
+    bit-identical to projecting them again at every step."""
+    model = tiny(task, kind, seed=6)
+    with torch.no_grad():
+        states, final = model.encoder(batch.source, batch.source_mask)
+        logits, weights = seq2seq.decode_teacher_forced(model.decoder, states, final,
+                                                        batch.source_mask, batch.target_in)
+        ref_logits, ref_weights = per_step_teacher_forced(model.decoder, states, final,
+                                                          batch.source_mask, batch.target_in)
+    assert torch.equal(logits, ref_logits) and torch.equal(weights, ref_weights)
+    out = seq2seq.decode_greedy(model.decoder, states, final, batch.source_mask, max_length=7)
+    ref_tokens, ref_weights = per_step_greedy(model.decoder, states, final, batch.source_mask, 7)
+    assert torch.equal(out.tokens, ref_tokens) and torch.equal(out.weights, ref_weights)
+
+
+def test_keys_projected_once_give_the_same_gradients(task, batch):
+    """Training: the gradient of W_k is now one product with the summed step gradients
+    instead of a sum of per-step products — the same in exact arithmetic, equal to rounding."""
+    model = tiny(task, "additive", seed=7).double()
+    grads = []
+    for decode in (seq2seq.decode_teacher_forced, per_step_teacher_forced):
+        model.zero_grad()
+        states, final = model.encoder(batch.source, batch.source_mask)
+        logits, _ = decode(model.decoder, states, final, batch.source_mask, batch.target_in)
+        F.cross_entropy(logits.flatten(0, 1), batch.target_out.flatten(),
+                        ignore_index=0).backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-12, atol=1e-12)
+
+
+def test_decoding_projects_the_keys_once_per_sentence(task, batch):
+    model = tiny(task, "additive", seed=8)
+    calls = []
+    model.decoder.additive.w_key.register_forward_hook(lambda *_: calls.append(1))
+    with torch.no_grad():
+        model(batch)  # teacher forcing: 6 steps
+    assert batch.target_in.shape[1] == 6 and len(calls) == 1
+    greedy_decode(model, batch.source, batch.source_mask, max_length=9, eos_id=-1)
+    assert len(calls) == 2  # 9 greedy steps, one projection
+
+
+def test_shipped_translator_decodes_the_same_with_keys_projected_once(task):
+    """Chapter 02's shipped additive translator on its own test sentences: the same logits,
+    weights and words, bit for bit, as with the keys projected at every step."""
+    model = Seq2Seq(len(task.source_vocab), len(task.target_vocab), "additive")
+    load_checkpoint(model, checkpoint_dir("02_seq2seq_attention") / "additive.safetensors")
+    model.eval()
+    pairs = task.split(**CHAPTER_SPLIT)["test"][:64]
+    test_batch = make_batch(pairs, task)
+    with torch.no_grad():
+        states, final = model.encoder(test_batch.source, test_batch.source_mask)
+        logits, weights = model(test_batch)
+        ref_logits, ref_weights = per_step_teacher_forced(
+            model.decoder, states, final, test_batch.source_mask, test_batch.target_in)
+    assert torch.equal(logits, ref_logits) and torch.equal(weights, ref_weights)
+    out = greedy_decode(model, test_batch.source, test_batch.source_mask, max_length=40)
+    ref_tokens, ref_weights = per_step_greedy(model.decoder, states, final,
+                                              test_batch.source_mask, 40)
+    assert torch.equal(out.tokens, ref_tokens) and torch.equal(out.weights, ref_weights)
