@@ -997,8 +997,10 @@ def _add_norm_mistakes(args: tuple, got: Tensor, expected: Tensor) -> str | None
     if got.shape != expected.shape or _close(got, expected):
         return None
     if _close(got, x + _norm_reference(out)):
-        return ("that is the pre-norm order, x + LayerNorm(sublayer(x)); the notes' block adds "
-                "first and normalises after: LayerNorm(x + sublayer(x))")
+        return ("that normalises the sublayer's output and then adds x unnormalised, "
+                "x + LayerNorm(sublayer(x)): neither post-norm nor pre-norm (pre-norm normalises "
+                "the sublayer's input, x + sublayer(LayerNorm(x))); the notes' block (post-norm) "
+                "adds first and normalises the sum: LayerNorm(x + sublayer(x))")
     if _close(got, _norm_reference(out)):
         return "the residual is missing: add x before normalising, LayerNorm(x + sublayer(x))"
     if _close(got, x + out):

@@ -910,7 +910,8 @@ def test_layer_norm_and_add_and_norm():
     assert_wrong(check_exercise("layer_norm", lambda x: x - x.mean(-1, keepdim=True)),
                  "not divided")
     assert check_exercise("add_and_norm", lambda x, o: _ln(x + o)).passed
-    assert_wrong(check_exercise("add_and_norm", lambda x, o: x + _ln(o)), "pre-norm")
+    assert_wrong(check_exercise("add_and_norm", lambda x, o: x + _ln(o)),
+                 "normalises the sublayer's output", "neither post-norm nor pre-norm")
     assert_wrong(check_exercise("add_and_norm", lambda x, o: _ln(o)), "residual is missing")
     assert_wrong(check_exercise("add_and_norm", lambda x, o: x + o), "not normalised")
 
