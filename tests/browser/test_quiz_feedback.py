@@ -17,8 +17,9 @@ Run: ``.venv/bin/python -m pytest -q tests/browser/test_quiz_feedback.py``; need
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
+
+from test_lab import open_notebook
 
 from course_utils.quiz import Question, load_quiz_file
 
@@ -31,26 +32,12 @@ if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
 
 CHAPTER = "04_self_attention"
-LOAD_TIMEOUT_MS = 60_000     # JupyterLab's page load and the kernel start
 RUN_TIMEOUT_MS = 60_000      # the quiz cell: import course_utils, draw the widgets
 WIDGET_TIMEOUT_MS = 10_000   # a widget's answer to a click
 
 
 def normalise(text: str) -> str:
     return " ".join(text.split())
-
-
-def open_notebook(page: Page, url: str) -> Locator:
-    """Open the notebook and wait for its kernel to be idle; returns ``.jp-Notebook``."""
-    page.goto(url)
-    panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
-    expect(panel.locator(".jp-Notebook .jp-Cell").first).to_be_visible(timeout=LOAD_TIMEOUT_MS)
-    kernel_status = page.locator('#jp-main-statusbar [title^="Change kernel"]')
-    expect(kernel_status).to_have_text(re.compile(r"^(?!No Kernel).+ \| Idle$"),
-                                       timeout=LOAD_TIMEOUT_MS)
-    dialogs = page.locator(".jp-Dialog")
-    assert dialogs.count() == 0, f"JupyterLab shows a dialog: {dialogs.all_inner_texts()}"
-    return panel.locator(".jp-Notebook")
 
 
 def run_quiz_cell(page: Page, notebook: Locator, count: int) -> Locator:
