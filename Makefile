@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test bench slides lecturer site notebooks checkpoints lint clean
+.PHONY: lab test bench slides lecturer site glossary notebooks checkpoints lint clean
 
 lab: $(STAMP)  ## open the course in JupyterLab
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/01_attention_and_memory.ipynb
@@ -24,6 +24,9 @@ lecturer: $(STAMP)  ## the lecturer's copies of every chapter, with speaker note
 
 site: $(STAMP)  ## the whole course as a static website in build/site (no network needed)
 	$(BIN)/python tools/build_site.py
+
+glossary: $(STAMP)  ## maintainers: rewrite docs/glossary.md from docs/glossary.yaml (after editing it)
+	$(BIN)/python tools/glossary.py
 
 notebooks: $(STAMP)  ## maintainers: re-execute every chapter and save its outputs
 	$(BIN)/python tools/run_notebooks.py

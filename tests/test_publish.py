@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlparse
 
 import build_decks
 import build_site
+import glossary
 import nbformat
 import pytest
 import tag_slides
@@ -137,7 +138,7 @@ def test_glossary_covers_the_notes_terms():
         set(t) == {"english", "chinese", "section", "chapter"} for t in notes), NOTES_TERMS
     chapter_stems = {path.stem for path in CHAPTERS}
     assert {t["chapter"] for t in notes} <= chapter_stems
-    terms = build_site.load_glossary()
+    terms = glossary.load_glossary()
     in_notes = {(t["english"], t["chinese"], t["chapter"]) for t in notes}
     from_notes = {(t.english, t.chinese, t.chapter) for t in terms if t.source == "notes"}
     assert in_notes == from_notes, (sorted(in_notes - from_notes), sorted(from_notes - in_notes))
@@ -146,8 +147,39 @@ def test_glossary_covers_the_notes_terms():
 
 def test_glossary_page_lists_every_term(built_site):
     page = (built_site / "glossary.html").read_text(encoding="utf-8")
-    for term in build_site.load_glossary():
+    for term in glossary.load_glossary():
         assert term.chinese in page and f"chapters/{term.chapter}.html" in page
+
+
+def glossary_hrefs(page: Path) -> list[str]:
+    """The page's links that go to the glossary."""
+    return [u for u in parse(page).links if "glossary" in u]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_pages_and_decks_link_the_glossary_page(built_site, path):
+    """A notebook's links to docs/glossary.md#term point at the site's glossary.html#term
+    (the link check above finds the anchor there)."""
+    in_notebook = sorted(m[1] for c in nbformat.read(path, as_version=4).cells
+                         if c.cell_type == "markdown"
+                         for m in re.finditer(r"\]\(\.\./docs/glossary\.md(#[^)]*)\)", c.source))
+    for page in (built_site / "chapters" / f"{path.stem}.html",
+                 built_site / "slides" / f"{path.stem}.slides.html"):
+        hrefs = glossary_hrefs(page)
+        assert all(u.startswith("../glossary.html") for u in hrefs), (page.name, hrefs)
+        on_page = sorted(u.removeprefix("../glossary.html") for u in hrefs if "#" in u)
+        assert on_page == in_notebook, page.name
+
+
+def test_decks_on_their_own_link_a_glossary_beside_them(tmp_path):
+    """``make slides`` writes glossary.html beside the decks; each term there links its deck."""
+    deck, _ = build_decks.build_deck(CHAPTERS[0], tmp_path)
+    build_decks.write_glossary(tmp_path)
+    hrefs = glossary_hrefs(deck)
+    assert any("#" in u for u in hrefs) and all(u.startswith("glossary.html") for u in hrefs)
+    ids = parse(tmp_path / "glossary.html").ids
+    assert {urlparse(u).fragment for u in hrefs} - {""} <= ids
+    assert f"{CHAPTERS[0].stem}.slides.html" in parse(tmp_path / "glossary.html").links
 
 
 def test_glossary_rejects_an_unknown_chapter_or_field(tmp_path):
@@ -156,15 +188,16 @@ def test_glossary_rejects_an_unknown_chapter_or_field(tmp_path):
              "meaning": "x"}
     bad.write_text(yaml.safe_dump([entry]))
     with pytest.raises(ValueError, match="99_nothing"):
-        build_site.load_glossary(bad)
+        glossary.load_glossary(bad)
     bad.write_text(yaml.safe_dump([{**entry, "chapter": CHAPTERS[0].stem, "extra": 1}]))
     with pytest.raises(ValueError, match="extra"):
-        build_site.load_glossary(bad)
+        glossary.load_glossary(bad)
 
 
 def test_guide_links_become_site_links():
     assert build_site.site_href("notebooks/04_self_attention.ipynb#x") == \
         "chapters/04_self_attention.html#x"
     assert build_site.site_href("#lecture-plans") == "#lecture-plans"
+    assert build_site.site_href("glossary.md#softmax") == "glossary.html#softmax"
     with pytest.raises(ValueError, match="no page"):
         build_site.site_href("../course_utils/quiz.py")

@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 
 import build_decks
 import build_site
+import glossary
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
@@ -55,14 +56,14 @@ def assert_escaped(text: str, shown: tuple[str, ...] = INJECTED) -> None:
 
 
 def test_glossary_escapes_every_column(tmp_path):
-    terms = [build_site.Term(english=e, chinese=c, source=s, chapter=ch, meaning=m)
+    terms = [glossary.Term(english=e, chinese=c, source=s, chapter=ch, meaning=m)
              for e, c, s, ch, m in [(SCRIPT, "注意力", "notes", "01_a", "x"),
                                     ("Attention", SCRIPT, "course", "01_a", "x"),
                                     ("Attention", MARKUP, "notes", "01_a", BREAKOUT),
                                     ("Key", "键", "course", BREAKOUT, SCRIPT)]]
     titles = {"01_a": MARKUP, BREAKOUT: BREAKOUT}
     build_site.write_page(tmp_path, "glossary.html", f"</title>{SCRIPT}",
-                          build_site.glossary_html(terms, titles))
+                          glossary.glossary_html(terms, titles))
     assert_escaped((tmp_path / "glossary.html").read_text(encoding="utf-8"))
 
 

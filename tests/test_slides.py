@@ -6,6 +6,8 @@ note in the lecturer's copies (``make lecturer``) and in the offline decks (``ma
 from __future__ import annotations
 
 import html
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import build_decks  # noqa: E402
+import glossary  # noqa: E402
 import tag_slides  # noqa: E402
 
 CHAPTERS = tag_slides.chapters()
@@ -68,8 +71,12 @@ def test_check_fails_when_speaker_notes_come_back(tmp_path, monkeypatch, capsys)
 def test_lecturer_copies_have_every_note_and_keep_the_outputs(tmp_path):
     assert tag_slides.main(["--lecturer", str(tmp_path)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [p.name for p in CHAPTERS]
+    moved = os.path.relpath(glossary.GLOSSARY_MD, tmp_path.resolve())
     for path in CHAPTERS:
         learner = nbformat.read(path, as_version=4)
+        for cell in learner.cells:  # the glossary links, pointed at docs/glossary.md from there
+            if cell.cell_type == "markdown":
+                cell.source = glossary.relink(cell.source, moved)
         copy = nbformat.read(tmp_path / path.name, as_version=4)
         nbformat.validate(copy)
         notes = [c for c in copy.cells if tag_slides.is_speaker_notes(c)]
@@ -82,6 +89,15 @@ def test_lecturer_copies_have_every_note_and_keep_the_outputs(tmp_path):
         others = [c for c in copy.cells if not tag_slides.is_speaker_notes(c)]
         assert others == learner.cells, f"{path.name}: the rest of the copy differs"
     assert tag_slides.main(["--check"]) == 0  # the learner's notebooks are untouched
+
+
+def test_lecturer_copies_link_the_glossary_from_where_they_are(tmp_path):
+    out = tmp_path / "build" / "lecturer"
+    tag_slides.write_lecturer_copies(CHAPTERS[:1], out)
+    cells = nbformat.read(out / CHAPTERS[0].name, as_version=4).cells
+    targets = [m[1] for c in cells if c.cell_type == "markdown"
+               for m in re.finditer(r"\]\(([^)#]*glossary\.md)[#)]", c.source)]
+    assert targets and all((out / t).resolve() == glossary.GLOSSARY_MD for t in targets)
 
 
 def test_decks_have_every_note(tmp_path):

@@ -8,7 +8,9 @@ in a browser with no network. Slides follow the cells' slide metadata (``tag_sli
 The speaker notes (``s`` in the deck opens reveal.js's speaker view) are not in the learner's
 notebooks: each deck is built from a copy of its chapter with the notes of its lecture plan in
 ``docs/teaching.md`` inserted (``tag_slides.lecturer_copy``). Nothing is executed: the deck
-shows the outputs saved in the notebook, the explorers as their pictures.
+shows the outputs saved in the notebook, the explorers as their pictures. The chapters' links
+to the glossary open ``glossary.html``, written beside the decks (each term's chapter there
+links to its deck).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import html
 import sys
 from pathlib import Path
 
+from glossary import chapter_titles, glossary_html, load_glossary, relink
 from nbconvert import SlidesExporter
 from tag_slides import chapter_plan, lecturer_copy
 from web_export import BUILD, TEMPLATES, chapter_title, chapters, copy_vendor, fresh_folder, read
@@ -29,11 +32,12 @@ def slide_count(notebook) -> int:
                for c in notebook.cells)
 
 
-def build_deck(path: Path, out: Path, vendor: str = "vendor") -> tuple[Path, int]:
+def build_deck(path: Path, out: Path, vendor: str = "vendor",
+               glossary: str = "glossary.html") -> tuple[Path, int]:
     """Write ``out/<stem>.slides.html`` for the chapter at ``path``, with its speaker notes
     (the lecturer's copy, ``tag_slides.lecturer_copy``); returns it and its slide count.
-    ``vendor`` is where the deck finds the vendored scripts (``copy_vendor``), relative to
-    ``out``."""
+    ``vendor`` is where the deck finds the vendored scripts (``copy_vendor``) and ``glossary``
+    the glossary page, both relative to ``out``."""
     notebook = lecturer_copy(read(path), chapter_plan(path))
     exporter = SlidesExporter(template_name="course_slides",
                               extra_template_basedirs=[str(TEMPLATES)],
@@ -42,8 +46,19 @@ def build_deck(path: Path, out: Path, vendor: str = "vendor") -> tuple[Path, int
     resources = {"course": {"vendor": vendor, "title": chapter_title(notebook)}}
     body, _ = exporter.from_notebook_node(notebook, resources=resources)
     target = out / f"{path.stem}.slides.html"
-    target.write_text(body, encoding="utf-8")
+    target.write_text(relink(body, glossary), encoding="utf-8")
     return target, slide_count(notebook)
+
+
+def write_glossary(out: Path) -> None:
+    """``out/glossary.html``, the page the decks' glossary links open: each term's chapter
+    links to its deck."""
+    body = glossary_html(load_glossary(), chapter_titles(), lambda stem: f"{stem}.slides.html")
+    out.joinpath("glossary.html").write_text(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<title>Attention, from memory to Transformers: glossary</title></head>\n<body>"
+        f'<p><a href="index.html">Slide decks</a></p>\n{body}\n</body></html>\n',
+        encoding="utf-8")
 
 
 def write_index(out: Path, decks: list[tuple[str, Path, int]]) -> None:
@@ -56,7 +71,9 @@ def write_index(out: Path, decks: list[tuple[str, Path, int]]) -> None:
         "<title>Attention, from memory to Transformers: slides</title></head>\n<body>"
         "<h1>Attention, from memory to Transformers: slide decks</h1>\n"
         "<p>Open a deck; arrows move, <b>s</b> opens the speaker notes, <b>?</b> lists the "
-        f"keys.</p>\n<ol>\n{rows}\n</ol>\n</body></html>\n", encoding="utf-8")
+        f"keys.</p>\n<ol>\n{rows}\n</ol>\n"
+        '<p>The notes\' terms in English and Chinese: the <a href="glossary.html">glossary</a>.'
+        "</p>\n</body></html>\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         decks.append((chapter_title(read(path)), deck, count))
         print(f"{deck.name:45s} {count:3d} slides  {deck.stat().st_size / 1e6:5.2f} MB")
     write_index(out, decks)
+    write_glossary(out)
     print(f"{len(decks)} decks in {out}; open {out / 'index.html'}")
     return 0
 

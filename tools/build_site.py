@@ -4,7 +4,8 @@
 ``build/site/`` gets ``index.html`` (the chapter map), ``chapters/<chapter>.html`` (every
 chapter with its saved outputs and figures; the quizzes' answers folded under *Show the
 answer*), ``slides/<chapter>.slides.html`` (the chapter's deck, as ``make slides``),
-``glossary.html`` (the notes' terms in English and Chinese, from ``docs/glossary.yaml``),
+``glossary.html`` (the notes' terms in English and Chinese, from ``docs/glossary.yaml``: the
+chapters' links to ``docs/glossary.md`` point at it, see ``glossary.py``),
 ``teaching.html`` (the instructor guide, ``docs/teaching.md``) and ``vendor/`` (MathJax and
 reveal.js). Every page is built from files in the repository with nbconvert, Jinja and
 mistune: no theme, template or script is downloaded, and the pages load nothing from the
@@ -18,14 +19,12 @@ import html
 import re
 import sys
 from pathlib import Path
-from typing import Literal
 
 import jinja2
 import mistune
-import yaml
 from build_decks import build_deck
+from glossary import chapter_titles, glossary_html, load_glossary, relink
 from nbconvert import HTMLExporter
-from pydantic import BaseModel, ConfigDict
 from web_export import (
     BUILD,
     ROOT,
@@ -37,34 +36,12 @@ from web_export import (
     read,
 )
 
-GLOSSARY = ROOT / "docs" / "glossary.yaml"
 GUIDE = ROOT / "docs" / "teaching.md"
 SITE_TITLE = "Attention, from memory to Transformers"
 # Every page escapes what it writes: the guide's raw HTML shows as text (it uses none), and
 # the page template escapes all but the HTML it marks | safe (the bar and the body).
 markdown = mistune.create_markdown(escape=True, plugins=["table", "strikethrough"])
 pages = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
-
-
-class Term(BaseModel):
-    """One glossary entry of ``docs/glossary.yaml``."""
-
-    model_config = ConfigDict(extra="forbid")
-    english: str
-    chinese: str
-    source: Literal["notes", "course"]  # notes: the notes give this pair themselves
-    chapter: str                        # the notebook's stem, e.g. "04_self_attention"
-    meaning: str
-
-
-def load_glossary(path: Path = GLOSSARY) -> list[Term]:
-    """The glossary's terms, validated; a chapter that does not exist is an error."""
-    terms = [Term(**entry) for entry in yaml.safe_load(path.read_text(encoding="utf-8"))]
-    known = {p.stem for p in chapters()}
-    unknown = sorted({t.chapter for t in terms} - known)
-    if unknown:
-        raise ValueError(f"{path.name}: no chapter named {', '.join(unknown)}")
-    return terms
 
 
 def nav(root: str, here: str, previous: tuple[str, str] | None = None,
@@ -106,14 +83,15 @@ def chapter_page(path: Path, out: Path, previous, following) -> None:
     resources = {"course": {"vendor": "../vendor", "root": "..", "nav": bar},
                  "metadata": {"name": chapter_title(notebook)}}
     body, _ = exporter.from_notebook_node(notebook, resources=resources)
-    (out / "chapters" / f"{path.stem}.html").write_text(body, encoding="utf-8")
+    (out / "chapters" / f"{path.stem}.html").write_text(relink(body, "../glossary.html"),
+                                                        encoding="utf-8")
 
 
 def where_it_sits(notebook) -> str:
     """The title cell's "Where this sits in the notes" paragraph, as HTML ('' if none)."""
     for paragraph in notebook.cells[0].source.split("\n\n"):
         if paragraph.lstrip().startswith("**Where this sits"):
-            return markdown(paragraph)
+            return relink(markdown(paragraph), "glossary.html")
     return ""
 
 
@@ -138,35 +116,19 @@ def index_page(out: Path) -> None:
     write_page(out, "index.html", "Course map", body)
 
 
-def glossary_html(terms: list[Term], titles: dict[str, str]) -> str:
-    """The glossary page's body: a table of ``terms``; ``titles`` maps a chapter to its title."""
-    rows = []
-    for term in terms:
-        added = "" if term.source == "notes" else ' <span class="course-added">†</span>'
-        anchor = re.sub(r"[^a-z0-9]+", "-", term.english.lower()).strip("-")
-        rows.append(f'<tr id="{anchor}"><td>{html.escape(term.english)}</td>'
-                    f'<td class="course-zh" lang="zh">{html.escape(term.chinese)}{added}</td>'
-                    f"<td>{html.escape(term.meaning)}</td>"
-                    f'<td><a href="chapters/{html.escape(term.chapter)}.html">'
-                    f"{html.escape(titles[term.chapter])}</a></td></tr>")
-    return ("<h1>Glossary</h1>\n<p>The lecture notes' terms, in English and in the Chinese "
-            "the notes use. † marks a Chinese name the notes do not give (the usual "
-            "translation, added by the course).</p>\n"
-            '<table class="course-glossary"><thead><tr><th>English</th><th>中文</th>'
-            "<th>Meaning</th><th>Chapter</th></tr></thead>\n<tbody>\n"
-            + "\n".join(rows) + "\n</tbody></table>")
-
-
 def glossary_page(out: Path) -> None:
-    titles = {p.stem: chapter_title(read(p)) for p in chapters()}
-    write_page(out, "glossary.html", "Glossary", glossary_html(load_glossary(), titles))
+    write_page(out, "glossary.html", "Glossary", glossary_html(load_glossary(), chapter_titles()))
 
 
 def site_href(href: str) -> str:
-    """Where a link of the guide points on the site (a notebook → its chapter page)."""
+    """Where a link of the guide points on the site (a notebook → its chapter page, the
+    glossary beside it, ``glossary.md``, → the glossary page)."""
     match = re.fullmatch(r"(?:\.\./)?notebooks/(\d\d_\w+)\.ipynb(#.*)?", href)
     if match:
         return f"chapters/{match[1]}.html{match[2] or ''}"
+    match = re.fullmatch(r"glossary\.md(#.*)?", href)
+    if match:
+        return f"glossary.html{match[1] or ''}"
     if href.startswith(("#", "http://", "https://", "mailto:")):
         return href
     raise ValueError(f"{GUIDE.name} links to {href!r}, which the site has no page for")
@@ -200,7 +162,7 @@ def build(out: Path) -> list[Path]:
         if i + 1 < len(paths):
             following = (f"{paths[i + 1].stem}.html", chapter_title(read(paths[i + 1])))
         chapter_page(path, out, previous, following)
-        build_deck(path, out / "slides", vendor="../vendor")
+        build_deck(path, out / "slides", vendor="../vendor", glossary="../glossary.html")
     index_page(out)
     glossary_page(out)
     teaching_page(out)

@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import re
 import sys
 from pathlib import Path
 
 import nbformat
+from glossary import GLOSSARY_MD, relink
 
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE = ROOT / "docs" / "teaching.md"
@@ -164,12 +166,17 @@ def lecturer_copy(notebook, plan: list[tuple[str, str]]):
 
 def write_lecturer_copies(paths: list[Path], out: Path) -> list[Path]:
     """Write the lecturer's copy of each chapter at ``paths`` to ``out/<its name>``
-    (``out`` is created); returns the files written."""
+    (``out`` is created; the chapters' glossary links point at ``docs/glossary.md`` from
+    there); returns the files written."""
     out.mkdir(parents=True, exist_ok=True)
+    glossary = Path(os.path.relpath(GLOSSARY_MD, out.resolve())).as_posix()
     written = []
     for path in paths:
-        notebook = nbformat.read(path, as_version=4)
-        nbformat.write(lecturer_copy(notebook, chapter_plan(path)), out / path.name)
+        notebook = lecturer_copy(nbformat.read(path, as_version=4), chapter_plan(path))
+        for cell in notebook.cells:
+            if cell.cell_type == "markdown":
+                cell.source = relink(cell.source, glossary)
+        nbformat.write(notebook, out / path.name)
         written.append(out / path.name)
     return written
 
