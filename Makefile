@@ -31,7 +31,7 @@ glossary: $(STAMP)  ## maintainers: rewrite docs/glossary.md from docs/glossary.
 notebooks: $(STAMP)  ## maintainers: re-execute every chapter and save its outputs
 	$(BIN)/python tools/run_notebooks.py
 
-checkpoints: $(STAMP)  ## maintainers: retrain the shipped checkpoints (~25 min)
+checkpoints: $(STAMP)  ## maintainers: retrain the shipped checkpoints (~40 min)
 	$(BIN)/python tools/train_seq2seq.py
 	$(BIN)/python tools/train_chapter03.py
 	$(BIN)/python tools/train_chapter08.py

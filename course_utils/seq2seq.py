@@ -30,7 +30,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from . import set_seed
 from .attention import AdditiveAttention, context_vector, dot_product_scores, masked_softmax
-from .training import train
+from .training import train, warmup_then_decay
 from .translation import Batch, make_batch
 
 __all__ = [
@@ -272,17 +272,21 @@ def evaluate_by_length(model: nn.Module, task, pairs, buckets: Sequence[tuple[in
 
 
 def train_translator(attention: str, task, train_pairs, steps: int = 400, batch_size: int = 64,
-                     lr: float = 3e-3, seed: int = 0, progress: bool = True, **sizes: int
+                     lr: float = 3e-3, seed: int = 0, progress: bool = True,
+                     warmup: int | None = None, **sizes: int
                      ) -> tuple[Seq2Seq, dict[str, list[float]]]:
     """Train a fresh :class:`Seq2Seq` with ``attention`` on random batches of ``train_pairs``
     (teacher forcing, Adam, gradients clipped to norm 1); ``sizes`` go to :class:`Seq2Seq`
-    (``embed_size``, ``hidden_size``, ``attention_size``). Returns the model (in eval mode)
-    and the loss history."""
+    (``embed_size``, ``hidden_size``, ``attention_size``). The learning rate is constant
+    (``warmup=None``, chapter 02's setting) or warmed up over ``warmup`` steps and then
+    decayed linearly (:func:`~course_utils.training.warmup_then_decay`), as chapter 10 tunes
+    it. Returns the model (in eval mode) and the loss history."""
     set_seed(seed)
     model = Seq2Seq(len(task.source_vocab), len(task.target_vocab), attention, **sizes)
     rng = random.Random(seed)
     history = train(model, lambda step: model.loss(make_batch(rng.sample(train_pairs, batch_size),
                                                               task)),
                     steps=steps, lr=lr, progress=progress, description=f"attention={attention}",
-                    max_grad_norm=1.0)
+                    max_grad_norm=1.0,
+                    schedule=None if warmup is None else warmup_then_decay(steps, warmup))
     return model, history

@@ -9,7 +9,9 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 from tqdm.notebook import tqdm as notebook_tqdm
 
-__all__ = ["train"]
+from .checks import positive_int
+
+__all__ = ["train", "warmup_then_decay"]
 
 
 class _Progress:
@@ -113,3 +115,18 @@ def train(
     bar.close()
     model.eval()
     return history
+
+
+def warmup_then_decay(steps: int, warmup: int) -> Callable[[int], float]:
+    """The learning-rate multiplier of step 1 … ``steps`` (for :func:`train`'s ``schedule``):
+    linear warm-up over ``warmup`` steps, then a linear decay that reaches
+    1 / (steps − warmup + 1) at the last step (``warmup=0``: the decay alone)."""
+    positive_int("steps", steps)
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or not 0 <= warmup < steps:
+        raise ValueError(f"warmup must be an int in [0, steps), got {warmup!r}")
+
+    def multiplier(step: int) -> float:
+        if step <= warmup:
+            return step / warmup
+        return (steps - step + 1) / (steps - warmup + 1)
+    return multiplier

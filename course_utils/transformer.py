@@ -37,7 +37,7 @@ from .attention import MultiHeadAttention
 from .checks import float_tensor, positive_int, probability
 from .positional import sinusoidal_encoding
 from .seq2seq import Translation
-from .training import train
+from .training import train, warmup_then_decay
 from .translation import Batch, make_batch
 
 __all__ = ["FeedForward", "EncoderBlock", "causal_mask", "DecoderBlock", "LayerCache",
@@ -596,36 +596,24 @@ class Transformer(nn.Module):
 
 
 # ============================================================================ training
-def warmup_then_decay(steps: int, warmup: int) -> Callable[[int], float]:
-    """The learning-rate multiplier of step 1 … ``steps``: linear warm-up over ``warmup``
-    steps, then a linear decay that reaches 1 / (steps − warmup + 1) at the last step."""
-    positive_int("steps", steps)
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or not 0 <= warmup < steps:
-        raise ValueError(f"warmup must be an int in [0, steps), got {warmup!r}")
-
-    def multiplier(step: int) -> float:
-        if step <= warmup:
-            return step / warmup
-        return (steps - step + 1) / (steps - warmup + 1)
-    return multiplier
-
-
 def train_transformer(task, train_pairs, steps: int = 770, batch_size: int = 64,
-                      lr: float = 3e-3, warmup: int = 100, seed: int = 0,
+                      lr: float = 3e-3, warmup: int | None = 100, seed: int = 0,
                       progress: bool = True, **config: int
                       ) -> tuple[Transformer, dict[str, list[float]]]:
     """Train a fresh :class:`Transformer` on random batches of ``train_pairs`` as chapter 02's
     ``train_translator`` trains an RNN (teacher forcing, Adam, gradients clipped to norm 1,
     batches drawn with ``random.Random(seed)``), with the learning rate warmed up over
-    ``warmup`` steps and then decayed linearly (:func:`warmup_then_decay`). ``config`` goes to
+    ``warmup`` steps and then decayed linearly (:func:`~course_utils.training.warmup_then_decay`;
+    ``warmup=0``: decay only; ``warmup=None``: a constant rate). ``config`` goes to
     :class:`Transformer` (``d_model``, ``num_heads``, ``d_ff``, ``num_layers``). Returns the
-    model (in eval mode) and the loss history. Chapter 10's checkpoint is this with the
-    defaults (``tools/train_chapter10.py``)."""
+    model (in eval mode) and the loss history. Chapter 10's checkpoints are trained with it,
+    their settings chosen on the validation split (``tools/train_chapter10.py``)."""
     set_seed(seed)
     model = Transformer(len(task.source_vocab), len(task.target_vocab), **config)
     rng = random.Random(seed)
     history = train(model, lambda step: model.loss(make_batch(rng.sample(train_pairs, batch_size),
                                                               task)),
                     steps=steps, lr=lr, progress=progress, description="transformer",
-                    max_grad_norm=1.0, schedule=warmup_then_decay(steps, warmup))
+                    max_grad_norm=1.0,
+                    schedule=None if warmup is None else warmup_then_decay(steps, warmup))
     return model.eval(), history

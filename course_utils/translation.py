@@ -5,8 +5,9 @@ fixed lexicon **and reverses the word order**, so the first target word translat
 source word. A model must therefore (a) learn the lexicon and (b) find, at every output step,
 which source word to translate — an alignment that is an anti-diagonal.
 
-Sentences have varying lengths; :meth:`ToyTranslation.split` gives disjoint train and test sets
-and a bucket of sentences *longer* than any seen in training.
+Sentences have varying lengths; :meth:`ToyTranslation.split` gives disjoint train, validation
+and test sets and a bucket of sentences *longer* than any seen in training. Settings (learning
+rates, schedules) are chosen on the validation set; the test set is for reporting, once.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from torch import Tensor
 __all__ = ["PAD", "BOS", "EOS", "Vocab", "ToyTranslation", "Batch", "make_batch", "pad",
            "teacher_forcing_pair", "CHAPTER_SPLIT"]
 
-# The split chapter 02 and its checkpoints use (tools/train_seq2seq.py).
+# The split chapters 02 and 10 and their checkpoints use (tools/train_seq2seq.py,
+# tools/train_chapter10.py). The validation sentences are drawn last, so that adding them left
+# the training and test sets as they were.
 CHAPTER_SPLIT = {"n_train": 20000, "n_test": 900, "train_lengths": (3, 30),
-                 "long_lengths": (31, 40), "n_long": 300, "seed": 0}
+                 "long_lengths": (31, 40), "n_long": 300, "n_valid": 900, "seed": 0}
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
 
@@ -98,11 +101,16 @@ class ToyTranslation:
         return tuple(rng.choice(_SOURCE_WORDS) for _ in range(length))
 
     def split(self, n_train: int = 20000, n_test: int = 1500, train_lengths=(3, 30),
-              long_lengths=(31, 40), n_long: int = 300, seed: int = 0
+              long_lengths=(31, 40), n_long: int = 300, n_valid: int = 0, seed: int = 0
               ) -> dict[str, list[tuple[tuple[str, ...], list[str]]]]:
-        """Disjoint ``train`` and ``test`` sets with lengths in ``train_lengths`` (inclusive),
-        and a ``long`` set with lengths in ``long_lengths``, longer than any training
-        sentence. Each item is ``(source words, target words)``; lengths are uniform."""
+        """Disjoint ``train``, ``valid`` (validation) and ``test`` sets with lengths in
+        ``train_lengths`` (inclusive), and a ``long`` set with lengths in ``long_lengths``,
+        longer than any training sentence. Each item is ``(source words, target words)``;
+        lengths are uniform. ``valid`` is drawn last: ``n_valid`` does not change the others."""
+        for name, count in (("n_train", n_train), ("n_test", n_test), ("n_long", n_long),
+                            ("n_valid", n_valid)):
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise ValueError(f"{name} must be an int >= 0, got {count!r}")
         lo, hi = train_lengths
         if not 1 <= lo <= hi < long_lengths[0] <= long_lengths[1]:
             raise ValueError(f"need 1 <= train_lengths <= long_lengths, got {train_lengths} "
@@ -127,7 +135,8 @@ class ToyTranslation:
         test = draw(n_test, train_lengths)
         long = draw(n_long, long_lengths)
         train = draw(n_train, train_lengths)
-        return {"train": train, "test": test, "long": long}
+        valid = draw(n_valid, train_lengths)
+        return {"train": train, "valid": valid, "test": test, "long": long}
 
 
 @dataclass(frozen=True)

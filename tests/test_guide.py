@@ -29,7 +29,6 @@ import re
 from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from pathlib import Path
-from statistics import mean
 from typing import NamedTuple
 
 import nbformat
@@ -63,7 +62,17 @@ def percents(line: str) -> list[float]:
 def _cross_attention(g):
     spread, layer2_right, layer1_last = g
     shares = percents(layer2_right)
-    return [min(shares), max(shares), spread, mean(percents(layer1_last))]
+    last = percents(layer1_last)
+    return [min(shares), max(shares), spread, min(last), max(last)]
+
+
+def _seeds(g):
+    """Chapter 10's seed table: a row per model, per bucket "mean% ( lowest%– highest%)"."""
+    rnn, time, steps = ([float(n) for n in re.findall(r"([\d.]+)%", row)] for row in g)
+    low = lambda row: min(row[1:9:3])               # noqa: E731  the 3–30 buckets' lowest
+    high = lambda row: max(row[2:9:3])              # noqa: E731  and highest
+    return {"t_lo": low(time), "t_hi": high(time), "r_lo": low(rnn), "r_hi": high(rnn),
+            "s_lo": steps[7], "s_hi": steps[8], "r3": rnn[6]}
 
 
 def _causal_change(g):
@@ -265,17 +274,26 @@ QUOTES: list[Quote] = [
           r"position: \[([^\]]*)\]", _causal_change),
     Quote("10", "parameters", r"{total} parameters, {decoder} of them in the decoder",
           r"^ decoder {decoder} parameters[\s\S]*?^ total {total}$"),
-    Quote("10", "training time (checkpoints)", r"RNN {} s, Transformer {} s",
-          r"RNN with attention {_} parameters, {_} steps, trained in {} s\n"
-          r"Transformer {_} parameters, {_} steps, trained in {} s"),
+    Quote("10", "budgets", r"equal steps \({}\) and equal time \({} Transformer steps\)",
+          r"^RNN \+ attention {_} parameters, {} steps,[^\n]*\n"
+          r"Transformer, equal time {_} parameters, {} steps"),
+    Quote("10", "tuning: constant rates", r"the Transformer at a constant rate never passes {}%",
+          r"^lr {_}, constant {_}% ([\d.]+)%[^\n]*\nlr {_}, constant {_}% ([\d.]+)%[^\n]*\n"
+          r"lr {_}, constant {_}% ([\d.]+)%[^\n]*\nlr {_}, constant {_}% ([\d.]+)%",
+          lambda g: [max(float(v) for v in g)]),
     Quote("10", "experiment",
-          r"exact {t1} / {t2} / {t3}% vs RNN {r1} / {r2} / {r3}% \(3–10 / 11–20 / 21–30 words\); "
-          r"31–40 words: {t4}% vs {r4}% — first word right {tf}% vs {rf}%",
-          r"^RNN \+ attention {r1}% / {_}% {r2}% / {_}% {r3}% / {_}% {r4}% / {_}%\n"
-          r"Transformer {t1}% / {_}% {t2}% / {_}% {t3}% / {_}% {t4}% / {_}%"
+          r"Equal time: level — {t3} / {r3}% exact on 21–30 words \(Transformer / RNN\)"
+          r"[\s\S]*?31–40 words: {t4}% vs {r4}% — first word right {tf}% vs {rf}%",
+          r"^RNN \+ attention {_}% / {_}% {_}% / {_}% {r3}% / {_}% {r4}% / {_}%\n"
+          r"Transformer, equal time {_}% / {_}% {_}% / {_}% {t3}% / {_}% {t4}% / {_}%"
           r"[\s\S]*?^RNN \+ attention {rf}% {_}%\s+Transformer {tf}%"),
+    Quote("10", "three seeds",
+          r"{t_lo}–{t_hi}% vs {r_lo}–{r_hi}% over three seeds on 3–30; equal steps: the "
+          r"Transformer behind, {s_lo}–{s_hi}% vs {r3}%",
+          r"mean \(lowest–highest\)\n[^\n]*\n^RNN \+ attention ([^\n]*)\n"
+          r"Transformer, equal time ([^\n]*)\nTransformer, equal steps ([^\n]*)", _seeds),
     Quote("10", "beyond the trained lengths (misconception)", r"{}% exact on 31–40 words",
-          r"^Transformer {_}% / {_}% {_}% / {_}% {_}% / {_}% {}% / {_}%"),
+          r"^Transformer, equal time {_}% / {_}% {_}% / {_}% {_}% / {_}% {}% / {_}%"),
     Quote("10", "sequential operations",
           r"{rnn} operations one after another (?:vs|against) {transformer} at every length",
           r"^RNN \+ attention operations {_} {_} {_} {_} {rnn}\n"
@@ -283,8 +301,8 @@ QUOTES: list[Quote] = [
     Quote("10", "arithmetic per training step", r"{} vs {} GFLOP",
           r"^RNN \+ attention GFLOP {_} {_} {_} {_} {}\nTransformer GFLOP {_} {_} {_} {_} {}$"),
     Quote("10", "cross-attention heads",
-          r"Layer 2's heads: {}–{}% on the right word \(even spread ≈ {}%\); layer 1's: {}% on "
-          r"the last word",
+          r"Layer 2's heads: {}–{}% on the right word \(even spread ≈ {}%\); layer 1's: {}–{}% "
+          r"on the last word",
           r"would give {}%\non the right word layer 1:[^\n]*\non the right word layer 2:([^\n]*)"
           r"\non the last word layer 1:([^\n]*)", _cross_attention),
     Quote("10", "arithmetic saved by the cache",

@@ -73,3 +73,41 @@ def test_chapter_08_models_load_and_the_ntm_copies():
         costs = [copy_cost_bits(m(inputs).outputs[:, 21:], targets).mean().item()
                  for m in (ntm, lstm)]
     assert costs[0] < 0.1 < 50 < costs[1]            # bits per sequence of length 20
+
+
+# ====================================================================== chapter 10's three
+def chapter_10_history() -> dict:
+    import json
+
+    return json.loads((ROOT / "checkpoints" / "10_transformer" / "history.json").read_text())
+
+
+def test_chapter_10_models_load():
+    from course_utils.transformer import Transformer
+
+    task = ToyTranslation(seed=0)
+    vocab = (len(task.source_vocab), len(task.target_vocab))
+    history = chapter_10_history()
+    assert set(history["runs"]) == {"rnn", "transformer_equal_time", "transformer_equal_steps"}
+    for run in history["runs"].values():
+        model = (Transformer(*vocab, **history["config"]) if run["model"] == "transformer"
+                 else Seq2Seq(*vocab, "additive"))
+        load_checkpoint(model, ROOT / "checkpoints" / "10_transformer" / run["checkpoint"])
+        assert sum(p.numel() for p in model.parameters()) == run["parameters"]
+
+
+def test_chapter_10_tuning_was_the_same_for_both_models_and_chose_on_validation():
+    """Every run tried the same settings; each kept the best on the validation sentences (the
+    first of equals); the budgets are the ones the chapter states."""
+    history = chapter_10_history()
+    runs = history["runs"]
+    for name, run in runs.items():
+        assert [t["setting"] for t in run["tuning"]] == history["grid"], name
+        scores = [tuple(t["valid"]["3–30"]) for t in run["tuning"]]
+        assert run["chosen"] == run["tuning"][scores.index(max(scores))]["setting"], name
+        assert set(run["test_by_seed"]) == {"0", "1", "2"}, name
+    budget = history["budget"]
+    assert runs["rnn"]["steps"] == runs["transformer_equal_steps"]["steps"] == budget["rnn_steps"]
+    assert runs["transformer_equal_time"]["steps"] == budget["equal_time_steps"]
+    # the fixed equal-time budget matches the step-time ratio measured when it was trained
+    assert abs(budget["equal_time_steps"] / budget["transformer_steps_for_rnn_time"] - 1) < 0.1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import signal
 
 import pytest
@@ -100,8 +101,9 @@ def test_translate_is_invertible(task):
 # ==================================================================================== split
 def test_split_sizes_and_pairs(task):
     data = task.split(**SMALL)
-    assert set(data) == {"train", "test", "long"}
+    assert set(data) == {"train", "valid", "test", "long"}
     assert (len(data["train"]), len(data["test"]), len(data["long"])) == (200, 50, 20)
+    assert data["valid"] == []  # no validation sentences unless asked for
     for items in data.values():
         for source, target in items:
             assert isinstance(source, tuple)
@@ -122,13 +124,37 @@ def test_split_lengths_within_bounds(task):
 def test_split_sets_are_disjoint_and_free_of_repeats(task):
     # short sentences (3..4 words of 20) make collisions likely, so the check has teeth
     data = task.split(n_train=300, n_test=100, train_lengths=(2, 3), long_lengths=(4, 4),
-                      n_long=50, seed=5)
+                      n_long=50, n_valid=100, seed=5)
     sources = {name: [s for s, _ in items] for name, items in data.items()}
     for name, items in sources.items():
         assert len(set(items)) == len(items), name
-    assert not set(sources["train"]) & set(sources["test"])
-    assert not set(sources["train"]) & set(sources["long"])
-    assert not set(sources["test"]) & set(sources["long"])
+    for a, b in itertools.combinations(sources, 2):
+        assert not set(sources[a]) & set(sources[b]), (a, b)
+    assert {len(s) for s in sources["valid"]} == {2, 3}
+
+
+def test_validation_sentences_leave_the_other_sets_as_they_were(task):
+    """The validation set is drawn last: asking for it changes no training or test sentence
+    (chapter 02's checkpoints were trained before it existed)."""
+    without = task.split(**SMALL)
+    with_valid = task.split(**{**SMALL, "n_valid": 40})
+    assert len(with_valid["valid"]) == 40
+    for name in ("train", "test", "long"):
+        assert with_valid[name] == without[name], name
+
+
+def test_the_chapters_split_has_a_disjoint_validation_set():
+    data = ToyTranslation(seed=0).split(**CHAPTER_SPLIT)
+    assert len(data["valid"]) == CHAPTER_SPLIT["n_valid"] > 0
+    valid = {s for s, _ in data["valid"]}
+    assert not valid & {s for name in ("train", "test") for s, _ in data[name]}
+
+
+@pytest.mark.parametrize("name, bad", [("n_valid", -1), ("n_train", 2.5), ("n_test", True),
+                                       ("n_long", None)])
+def test_split_rejects_a_bad_count(task, name, bad):
+    with pytest.raises(ValueError, match=name):
+        task.split(**{**SMALL, name: bad})
 
 
 def test_split_is_deterministic_for_a_seed(task):
