@@ -475,6 +475,24 @@ def test_the_package_has_its_four_layers():
     assert any(is_shim(m) for m in modules.values()), "no old-path module is left"
 
 
+def test_every_package_is_installed():
+    """A folder of modules is a package (its ``__init__.py``) and pyproject.toml installs it:
+    an explicit ``packages`` list must name every subpackage, or a wheel leaves it out."""
+    import tomllib
+
+    modules = course_modules()
+    folders = {".".join([PACKAGE, *p.relative_to(ROOT / PACKAGE).parent.parts])
+               for p in (ROOT / PACKAGE).rglob("*.py")}
+    missing = sorted(f for f in folders if f not in modules or not modules[f].is_package)
+    assert not missing, f"folders without __init__.py: {missing}"
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = setuptools.get("packages")
+    if isinstance(listed, list):
+        left_out = sorted(folders - set(listed))
+        assert not left_out, (f"pyproject.toml: [tool.setuptools] packages leaves out "
+                              f"{left_out}; list them, or use packages.find")
+
+
 def test_each_module_imports_only_from_its_layer_or_below():
     offences = upward_imports(course_modules())
     assert not offences, report(offences)
