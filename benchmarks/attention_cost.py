@@ -33,7 +33,7 @@ WORKER = r"""
 import json, resource, sys, time
 import torch
 from torch.nn.functional import scaled_dot_product_attention
-from course_utils.efficient import chunked_attention, naive_attention
+from course_utils.mechanisms.efficient import chunked_attention, naive_attention
 
 method, n, chunk = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 fn = {"naive": naive_attention,

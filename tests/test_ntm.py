@@ -857,7 +857,7 @@ def test_train_copy_rejects_a_bad_anneal(anneal):
 
 
 def test_train_copy_anneals_the_last_steps(monkeypatch):
-    from course_utils import ntm as ntm_module
+    from course_utils.worlds import copy_training as ntm_module
 
     seen = {}
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-import course_utils.reading as reading
+import course_utils.worlds.reading as reading
 from course_utils.reading import (
     OBJECTS,
     PEOPLE,

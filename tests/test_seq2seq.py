@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-import course_utils.seq2seq as seq2seq
+import course_utils.worlds.seq2seq as seq2seq
 from course_utils.checkpoints import (
     MANIFEST,
     checkpoint_dir,

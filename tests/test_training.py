@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from course_utils import seq2seq, transformer
 from course_utils.training import warmup_then_decay
 from course_utils.translation import ToyTranslation
+from course_utils.worlds import seq2seq
+from course_utils.worlds import translation_transformer as transformer
 
 
 def test_warmup_then_decay_rises_then_falls():

@@ -23,9 +23,9 @@ import time
 
 import torch
 
-from course_utils.captioning import CAPTION_SPLIT, ShapesWorld, train_captioner
-from course_utils.checkpoints import checkpoint_dir, save_checkpoint
-from course_utils.reading import STORY_SPLIT, StoryWorld, train_reader
+from course_utils.worlds.captioning import CAPTION_SPLIT, ShapesWorld, train_captioner
+from course_utils.worlds.checkpoints import checkpoint_dir, save_checkpoint
+from course_utils.worlds.reading import STORY_SPLIT, StoryWorld, train_reader
 
 CHAPTER = "03_attention_applications"
 CAPTION_STEPS = 1500

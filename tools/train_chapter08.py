@@ -19,9 +19,10 @@ import time
 
 import torch
 
-from course_utils import set_seed
-from course_utils.checkpoints import checkpoint_dir, save_checkpoint
-from course_utils.ntm import NTM, LSTMBaseline, train_copy
+from course_utils.foundations.seeding import set_seed
+from course_utils.mechanisms.ntm import NTM, LSTMBaseline
+from course_utils.worlds.checkpoints import checkpoint_dir, save_checkpoint
+from course_utils.worlds.copy_training import train_copy
 
 CHAPTER = "08_neural_turing_machines"
 STEPS = 6000

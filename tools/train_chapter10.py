@@ -42,11 +42,11 @@ from concurrent.futures import ProcessPoolExecutor
 
 import torch
 
-from course_utils.checkpoints import checkpoint_dir, save_checkpoint
-from course_utils.seq2seq import Seq2Seq, evaluate_by_length, train_translator
-from course_utils.training import train
-from course_utils.transformer import Transformer, train_transformer
-from course_utils.translation import CHAPTER_SPLIT, ToyTranslation, make_batch
+from course_utils.worlds.checkpoints import checkpoint_dir, save_checkpoint
+from course_utils.worlds.seq2seq import Seq2Seq, evaluate_by_length, train_translator
+from course_utils.worlds.training import train
+from course_utils.worlds.translation import CHAPTER_SPLIT, ToyTranslation, make_batch
+from course_utils.worlds.translation_transformer import Transformer, train_transformer
 
 CHAPTER = "10_transformer"
 CONFIG = {"d_model": 64, "num_heads": 4, "d_ff": 128, "num_layers": 2}

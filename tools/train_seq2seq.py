@@ -17,9 +17,9 @@ import time
 
 import torch
 
-from course_utils.checkpoints import checkpoint_dir, save_checkpoint
-from course_utils.seq2seq import ATTENTION_KINDS, train_translator
-from course_utils.translation import CHAPTER_SPLIT, ToyTranslation
+from course_utils.worlds.checkpoints import checkpoint_dir, save_checkpoint
+from course_utils.worlds.seq2seq import ATTENTION_KINDS, train_translator
+from course_utils.worlds.translation import CHAPTER_SPLIT, ToyTranslation
 
 STEPS = 400
 CHAPTER = "02_seq2seq_attention"
