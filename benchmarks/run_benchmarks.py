@@ -4,9 +4,9 @@ Usage: ``make bench`` (or ``python benchmarks/run_benchmarks.py [NOTEBOOK ...]``
 
 Each notebook is copied to a temporary folder (nothing is written inside the course) and
 executed top to bottom in a fresh kernel, as "Restart & Run All" would. Then, in the same
-kernel, every :class:`course_utils.heatmaps.HeatmapExplorer` the notebook created is driven
-through its controls' values, as a learner dragging a slider would, and the time of each
-redraw (compute + in-place figure update + PNG) is collected in the kernel.
+kernel, every explorer the notebook made (any :class:`course_utils.learner.explorers.Explorer`)
+is driven through its controls' values, as a learner dragging a slider would, and the time of
+each redraw (compute + in-place figure update + PNG) is collected in the kernel.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ DRIVE_EXPLORERS = r"""
 import json as _json
 import numpy as _np
 import ipywidgets as _w
-from course_utils.heatmaps import _Explorer as _HE
+from course_utils.learner.explorers import Explorer as _HE
 
 def _sweep(control, n=20):
     if isinstance(control, _w.Dropdown):

@@ -10,77 +10,47 @@ boolean mask is **True = may attend** (as in ``torch.nn.functional.scaled_dot_pr
 float32 and float64 keep their dtype; bad input raises a ``ValueError``/``TypeError`` naming
 the argument.
 
-Mechanisms (what the notes teach; torch only):
+Four layers; a module imports only from its own layer or the ones below it:
 
-* ``attention``    score → softmax → weighted sum; additive attention; multi-head attention
-* ``positional``   sinusoidal positional encoding
-* ``transformer``  encoder and decoder blocks, the Transformer, the key/value cache
-* ``ntm``          Neural Turing Machine addressing, read, write; the NTM and an LSTM baseline
-* ``efficient``    exact attention in chunks with an online softmax; counts of bytes and
-                   operations
-* ``checks``       the argument checks the mechanisms share (errors that name the argument)
+* ``foundations``  layer 0, torch/NumPy only: ``seeding`` (:func:`set_seed`, :func:`device`),
+                   ``checks`` (the argument checks, errors that name the argument)
+* ``mechanisms``   layer 1, what the notes teach: ``attention``, ``positional``, ``memory``,
+                   ``ntm``, ``efficient``, ``transformer`` (the blocks and the key/value cache)
+* ``worlds``       layer 2, the chapters' toy worlds: tasks and data, their models, training
+                   and decoding loops, checkpoints (``toy_tasks``, ``translation``, ``seq2seq``,
+                   ``translation_transformer``, ``captioning``, ``reading``, ``relations``,
+                   ``training``, ``checkpoints``, …)
+* ``learner``      layer 3, the learner's tools: ``heatmaps`` and ``explorers`` (static and live
+                   heatmaps), ``quiz``, ``exercises`` (the checkers), ``progress_store`` and
+                   ``progress`` (what the learner has done), ``notebook_tools``
+* old paths        ``course_utils.attention``, ``.tasks``, ``.quiz``, ``.exercises``,
+                   ``.records``, … re-export their module's new home, so the notebooks'
+                   imports keep working
 
-The chapters' worlds (toy tasks, their models, training, checkpoints):
-
-* ``memory``       the notes' three memories in a tiny RNN; key-value retrieval
-* ``tasks``        generated toy tasks;  ``translation``  chapter 02's toy language pair
-* ``seq2seq``      RNN encoder-decoder with or without attention
-* ``captioning``   image captioning with attention;  ``reading``  a multi-hop memory network
-* ``relations``    chapter 05's two-relation task
-* ``training``     a training loop with a progress bar;  ``checkpoints``  safetensors + SHA-256
-
-The learner's tools:
-
-* ``heatmaps``     static heatmaps and the live heatmap explorers (widgets)
-* ``quiz``         quizzes from ``quizzes/*.yaml``, graded in Python or as widgets
-* ``exercises``    checkers for the learner's functions
-* ``records``      the learner's progress, remembered between sessions
+``import course_utils`` loads only layer 0: :func:`progress` and :func:`reset_progress` are
+loaded on first use, so building a model never loads the progress store, quizzes or exercises.
 """
 
 from __future__ import annotations
 
-import os
-import random
+import importlib
 
-import numpy as np
-import torch
-
-from .records import progress, reset_progress
+from .foundations.seeding import device, set_seed
 
 __all__ = ["set_seed", "device", "progress", "reset_progress"]
 __version__ = "0.1.0"
 
-
-def set_seed(seed: int = 0) -> int:
-    """Seed Python, NumPy and PyTorch and switch PyTorch to deterministic algorithms.
-
-    Call it at the top of a notebook (and before each experiment) so that every run of the
-    notebook prints the same numbers.
-
-    Args:
-        seed: a non-negative integer.
-
-    Returns:
-        The seed, so that ``rng_seed = set_seed(0)`` reads naturally.
-    """
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    if not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be in [0, 2**32), got {seed}")
-    seed = int(seed)
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    # Needed by some CUDA kernels before deterministic algorithms can be enforced.
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True)
-    return seed
+# Loaded on first use (PEP 562), so that `import course_utils` stays light.
+_LAZY = {"progress": ".learner.progress", "reset_progress": ".learner.progress_store"}
 
 
-def device() -> torch.device:
-    """The device the course runs on: a CUDA GPU when one is available, else the CPU.
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    The chapters are sized for a laptop CPU; a GPU only makes the optional
-    "train from scratch" paths faster.
-    """
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

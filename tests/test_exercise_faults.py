@@ -1,4 +1,4 @@
-"""course_utils.exercises: check_exercise never raises, whatever the learner's function does,
+"""course_utils.learner.exercises: check_exercise never raises, whatever the learner's code does,
 and its message names the actual problem (an odd dtype, shape or device, NaN or inf, an odd
 exception, a function that never returns)."""
 
@@ -10,7 +10,7 @@ import threading
 import pytest
 import torch
 
-from course_utils.exercises import EXERCISES, check_exercise
+from course_utils.learner.exercises import EXERCISES, check_exercise
 
 RELEASE = threading.Event()  # the "never returns" functions wait on it; set when we are done
 

@@ -1,4 +1,4 @@
-"""course_utils.exercises: reference answers pass, typical mistakes get their own message."""
+"""course_utils.learner.exercises: reference answers pass, typical mistakes get their message."""
 
 from __future__ import annotations
 
@@ -12,8 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils import exercises as exercises_module
-from course_utils.exercises import EXERCISE_CHAPTERS, EXERCISES, ExerciseResult, check_exercise
+from course_utils.learner import exercises as exercises_module
+from course_utils.learner.exercises import (
+    EXERCISE_CHAPTERS,
+    EXERCISES,
+    ExerciseResult,
+    check_exercise,
+)
 
 NAMES = ["scores", "attention_weights", "context_vector"]
 
@@ -890,7 +895,7 @@ def test_positional_encoding_reference_and_mistakes():
 
 
 def test_offset_matrix_reference_and_mistakes():
-    from course_utils.exercises import _offset_reference as reference
+    from course_utils.learner.exercises.chapter_06 import _offset_reference as reference
 
     assert check_exercise("offset_matrix", reference).passed
     assert_wrong(check_exercise("offset_matrix", lambda k, d: reference(k, d).T), "other way")

@@ -1,4 +1,4 @@
-"""course_utils.heatmaps: the static heatmap and the live HeatmapExplorer."""
+"""course_utils.learner.heatmaps and explorers: the static heatmap and the live explorers."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 
-from course_utils.heatmaps import Frame, HeatmapExplorer, heatmap  # noqa: E402
+from course_utils.learner.explorers import Frame, HeatmapExplorer  # noqa: E402
+from course_utils.learner.heatmaps import heatmap  # noqa: E402
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -235,7 +236,8 @@ def test_redraw_is_fast_enough():
 
 
 # ================================================================================= overlays
-from course_utils.heatmaps import Overlay, OverlayExplorer, overlay, spotlight  # noqa: E402
+from course_utils.learner.explorers import Overlay, OverlayExplorer  # noqa: E402
+from course_utils.learner.heatmaps import overlay, spotlight  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -424,7 +426,7 @@ def test_overlay_frames_the_most_attended_region_and_the_explorer_moves_it():
 
 
 # ============================================================================ panel explorer
-from course_utils.heatmaps import Panel, PanelExplorer  # noqa: E402
+from course_utils.learner.explorers import Panel, PanelExplorer  # noqa: E402
 
 
 def traces(length: int, scale: float = 1.0) -> list[Frame]:

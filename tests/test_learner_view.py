@@ -41,7 +41,7 @@ def test_every_chapter_saves_the_progress_table_of_the_course_as_it_is(tmp_path,
     """The last cell's saved output (``progress()``) is what a new learner sees: every chapter,
     every question and exercise, nothing answered, kept in the learner's own data folder. It
     goes stale when a quiz or an exercise is added (``make notebooks`` refreshes it)."""
-    from course_utils.records import progress
+    from course_utils.learner.progress import progress
 
     monkeypatch.setenv("COURSE_PROGRESS_FILE", str(tmp_path / "progress.json"))
     fresh = repr(progress()).splitlines()

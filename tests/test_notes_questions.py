@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from course_utils.quiz import load_quiz_file, quiz_dir
+from course_utils.learner.quiz import load_quiz_file, quiz_dir
 
 # Copied from the lecture notes: prompt -> the notes' answers, word for word.
 NOTES_QUESTIONS = {

@@ -7,17 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import records as progress_module
-from course_utils.exercises import EXERCISE_CHAPTERS, EXERCISES, check_exercise
-from course_utils.quiz import QuizView, check
-from course_utils.records import (
+from course_utils.learner import progress as progress_module
+from course_utils.learner import progress_store
+from course_utils.learner.exercises import EXERCISE_CHAPTERS, EXERCISES, check_exercise
+from course_utils.learner.progress import progress
+from course_utils.learner.progress_store import (
     load_progress,
-    progress,
     progress_file,
     record_exercise,
     record_quiz,
     reset_progress,
 )
+from course_utils.learner.quiz import QuizView, check
 
 ROOT = Path(__file__).resolve().parent.parent
 CH01 = "01_attention_and_memory"
@@ -70,7 +71,7 @@ def test_the_write_is_atomic_and_leaves_no_temporary_files(store, monkeypatch):
     def broken_dump(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(progress_module.json, "dump", broken_dump)
+    monkeypatch.setattr(progress_store.json, "dump", broken_dump)
     with pytest.warns(UserWarning, match="could not record progress"):
         record_quiz(CH01, "q2", True)                 # a failure warns, never raises
     assert store.read_text() == before                # the old file is intact
@@ -90,7 +91,7 @@ def test_a_corrupt_file_is_reported_kept_aside_and_replaced(store, content):
 
 
 def test_check_and_the_quiz_widget_record_answers(store):
-    from course_utils.quiz import load_quiz
+    from course_utils.learner.quiz import load_quiz
 
     question = load_quiz(CH01).questions[0]
     right = [o.id for o in question.options if o.correct]
@@ -122,7 +123,7 @@ def test_check_exercise_records_right_and_wrong_but_not_unfinished(store):
 
 
 def test_progress_report_counts_and_revisits(store):
-    from course_utils.quiz import load_quiz
+    from course_utils.learner.quiz import load_quiz
 
     questions = load_quiz(CH01).questions
     record_quiz(CH01, questions[0].id, True)

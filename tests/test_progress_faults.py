@@ -17,16 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import records as progress_module
-from course_utils.exercises import check_exercise
-from course_utils.quiz import Feedback, Question, QuizView, check, load_quiz
-from course_utils.records import (
+from course_utils.learner import progress_store as progress_module
+from course_utils.learner.exercises import check_exercise
+from course_utils.learner.progress import progress
+from course_utils.learner.progress_store import (
     load_progress,
-    progress,
     record_exercise,
     record_quiz,
     reset_progress,
 )
+from course_utils.learner.quiz import Feedback, Question, QuizView, check, load_quiz
 
 CH01 = "01_attention_and_memory"
 EMPTY = {"version": 1, "quizzes": {}, "exercises": {}}

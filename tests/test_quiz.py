@@ -1,4 +1,4 @@
-"""course_utils.quiz: the quiz files, grading, malformed files and the widgets."""
+"""course_utils.learner.quiz: the quiz files, grading, malformed files and the widgets."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import ipywidgets as w
 import pytest
 
-from course_utils import quiz as quiz_module
-from course_utils.quiz import (
+from course_utils.learner import quiz as quiz_module
+from course_utils.learner.quiz import (
     Feedback,
     Quiz,
     QuizFormatError,

@@ -20,7 +20,7 @@ from string import ascii_lowercase
 
 import pytest
 
-from course_utils.quiz import Question, grade, load_quiz_file
+from course_utils.learner.quiz import Question, grade, load_quiz_file
 
 QUIZ_FILES = sorted((Path(__file__).resolve().parents[1] / "quizzes").glob("*.yaml"))
 MAX_POSITION_SHARE = 0.40

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils.quiz import Feedback, QuizFormatError, QuizView, check, load_quiz_file
+from course_utils.learner.quiz import Feedback, QuizFormatError, QuizView, check, load_quiz_file
 
 QUIZ = """\
 title: Faults

@@ -14,7 +14,7 @@ import glossary
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from course_utils.quiz import Quiz, static_quiz_html
+from course_utils.learner.quiz import Quiz, static_quiz_html
 
 SCRIPT = "<script>alert(1)</script>"
 BREAKOUT = '"><script>alert(1)</script>'      # out of an attribute value, then a script

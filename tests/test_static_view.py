@@ -14,7 +14,7 @@ import nbformat
 import pytest
 from nbconvert import HTMLExporter
 
-from course_utils.quiz import load_quiz
+from course_utils.learner.quiz import load_quiz
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

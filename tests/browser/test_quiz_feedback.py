@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from test_lab import open_notebook
 
-from course_utils.quiz import Question, load_quiz_file
+from course_utils.learner.quiz import Question, load_quiz_file
 
 try:
     from playwright.sync_api import expect
