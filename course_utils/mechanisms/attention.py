@@ -374,6 +374,8 @@ class MultiHeadAttention(nn.Module):
     def forward(self, query: Tensor, key: Tensor, value: Tensor,
                 mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         self._check(query, key, value)
+        # Project q first, then k and v: in self-attention autograd sums the gradients of the
+        # shared input in this order, and the chapters' trained numbers depend on it.
         q = split_heads(self.w_query(query), self.num_heads)  # (batch, h, n_q, d_h)
         k, v = self._project_key_value(key, value)  # (batch, h, n_k, d_h) each
         return self._attend_heads(q, k, v, mask)
@@ -408,8 +410,6 @@ class MultiHeadAttention(nn.Module):
 
     def _attend_heads(self, q: Tensor, k: Tensor, v: Tensor,
                       mask: Tensor | None) -> tuple[Tensor, Tensor]:
-        # The order q, k, v of the projections is kept as it always was: autograd sums the
-        # gradients of a shared input in that order, and the chapters' trained numbers with it.
         if mask is not None and isinstance(mask, Tensor) and mask.dim() == 3:
             mask = mask.unsqueeze(1)  # (batch, 1, n_q, n_k): the same for every head
         heads, weights = scaled_dot_product_attention(q, k, v, mask)  # each head on its own
