@@ -13,12 +13,10 @@ from course_utils import device, set_seed
 
 
 @pytest.fixture(autouse=True)
-def _restore_determinism():
-    """set_seed switches a global flag on; give the other tests the state they had."""
-    before = torch.are_deterministic_algorithms_enabled()
+def _deterministic_algorithms_off(_restore_determinism):
+    """Each test starts with the flag set_seed switches on off (conftest.py's
+    _restore_determinism gives the other tests the state they had)."""
     torch.use_deterministic_algorithms(False)
-    yield
-    torch.use_deterministic_algorithms(before)
 
 
 def _draws() -> tuple[list[float], np.ndarray, torch.Tensor]:

@@ -1,6 +1,7 @@
 """course_utils.transformer (FeedForward, EncoderBlock) against
 torch.nn.TransformerEncoderLayer(batch_first=True, norm_first=False, activation="relu") and
-against hand computations. MultiHeadAttention itself is tested in test_multihead.py.
+against hand computations. MultiHeadAttention itself is tested in
+test_attention_multihead.py.
 
 Mask conventions: ours are True = may attend; torch's boolean masks are True = masked, so they
 are inverted at the boundary (src_mask=~causal, src_key_padding_mask=~pad).
@@ -11,32 +12,35 @@ grad is off and num_heads is even, and the plain Python path otherwise; both are
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 import torch
-import torch.nn.functional as F
 from numerics import randn, randomised_layer
-from numerics import tol as numeric_tol
 from torch import nn
+from torch_layers import (
+    CASES,
+    DTYPES,
+    MASKS,
+    MAX_ABS_ERROR,
+    OTHER_LAYOUTS,
+    PATHS,
+    RELU_SPELLINGS,
+    assert_a_copy,
+    assert_attention_copied,
+    assert_same_weights_and_biases,
+    assert_worst_error_below_tolerance,
+    case_id,
+    feed_forward,
+    layer_norm,
+    run_torch,
+    tol,
+)
 
 from course_utils.attention import MultiHeadAttention
 from course_utils.transformer import EncoderBlock, FeedForward
 
 torch.set_num_threads(1)
 
-DTYPES = [torch.float32, torch.float64]
-# The acceptance tolerances: the largest absolute difference to PyTorch.
-MAX_ABS_ERROR = {torch.float32: 1e-5, torch.float64: 1e-12}
-# (d_model, num_heads, d_ff): an odd number of heads keeps torch off its fast path.
-SIZES = [(8, 2, 16), (12, 3, 20), (16, 4, 32), (6, 1, 7)]
-MASKS = ["none", "causal", "padding", "both"]
-PATHS = ["fast", "slow"]
 BATCH, N = 3, 6
-
-
-def tol(dtype: torch.dtype) -> dict[str, float]:
-    return numeric_tol(dtype, atol32=1e-5)
 
 
 def torch_layer(d_model: int, num_heads: int, d_ff: int, dtype: torch.dtype, seed: int = 0,
@@ -66,21 +70,8 @@ def make_masks(masks: str, batch: int = BATCH, n: int = N):
 
 def call_torch(layer: nn.TransformerEncoderLayer, x: torch.Tensor, pad=None, causal=None,
                path: str = "slow") -> torch.Tensor:
-    kwargs = {"src_mask": None if causal is None else ~causal,
-              "src_key_padding_mask": None if pad is None else ~pad}
-    if path == "fast":
-        with torch.no_grad():
-            return layer(x, **kwargs)
-    with torch.enable_grad():
-        return layer(x, **kwargs).detach()
-
-
-CASES = list(itertools.product(DTYPES, SIZES, MASKS, PATHS))
-
-
-def case_id(case) -> str:
-    dtype, (d, h, ff), masks, path = case
-    return f"{str(dtype).removeprefix('torch.')}-d{d}h{h}ff{ff}-{masks}-{path}"
+    return run_torch(layer, x, path=path, src_mask=None if causal is None else ~causal,
+                     src_key_padding_mask=None if pad is None else ~pad)
 
 
 def compare(dtype, sizes, masks, path, seed=0):
@@ -112,16 +103,12 @@ def test_from_torch_matches_transformer_encoder_layer(case):
 
 def test_max_abs_error_against_torch_is_below_tolerance():
     """The acceptance number: max |ours − torch| over every case, per dtype."""
-    worst = {dtype: 0.0 for dtype in DTYPES}
-    for case in CASES:
-        out, _, ref = compare(*case, seed=5)
-        worst[case[0]] = max(worst[case[0]], (out - ref).abs().max().item())
-    report = ", ".join(f"{dtype}: {err:.3e}" for dtype, err in worst.items())
-    print(f"max abs error against torch.nn.TransformerEncoderLayer over {len(CASES)} cases: "
-          f"{report}")
-    for dtype, err in worst.items():
-        assert err < MAX_ABS_ERROR[dtype], (
-            f"max abs error {err:.3e} for {dtype} exceeds {MAX_ABS_ERROR[dtype]:g} ({report})")
+    def errors():
+        for case in CASES:
+            out, _, ref = compare(*case, seed=5)
+            yield case[0], (out - ref).abs().max().item()
+
+    assert_worst_error_below_tolerance(errors(), "torch.nn.TransformerEncoderLayer", len(CASES))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -149,26 +136,11 @@ def test_from_torch_copies_parameters(dtype):
     assert isinstance(block.attention, MultiHeadAttention)
     assert (block.attention.d_model, block.attention.num_heads) == (8, 2)
     assert (block.ffn.linear1.in_features, block.ffn.linear1.out_features) == (8, 16)
-    pairs = [(block.ffn.linear1, layer.linear1), (block.ffn.linear2, layer.linear2),
-             (block.norm1, layer.norm1), (block.norm2, layer.norm2)]
-    for ours, theirs in pairs:
-        assert torch.equal(ours.weight, theirs.weight)
-        assert torch.equal(ours.bias, theirs.bias)
-    d = 8
-    for i, linear in enumerate((block.attention.w_query, block.attention.w_key,
-                                block.attention.w_value)):
-        assert torch.equal(linear.weight, layer.self_attn.in_proj_weight[i * d:(i + 1) * d])
-        assert torch.equal(linear.bias, layer.self_attn.in_proj_bias[i * d:(i + 1) * d])
-    assert torch.equal(block.attention.w_out.weight, layer.self_attn.out_proj.weight)
-    assert torch.equal(block.attention.w_out.bias, layer.self_attn.out_proj.bias)
-    assert sum(p.numel() for p in block.parameters()) == sum(
-        p.numel() for p in layer.parameters())
-    # A copy, not a view: changing it leaves torch's layer alone.
-    before = [p.detach().clone() for p in layer.parameters()]
-    with torch.no_grad():
-        for p in block.parameters():
-            p.add_(1.0)
-    assert all(torch.equal(a, b) for a, b in zip(before, layer.parameters(), strict=True))
+    assert_same_weights_and_biases([(block.ffn.linear1, layer.linear1),
+                                    (block.ffn.linear2, layer.linear2),
+                                    (block.norm1, layer.norm1), (block.norm2, layer.norm2)])
+    assert_attention_copied(block.attention, layer.self_attn, d=8)
+    assert_a_copy(block, layer)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -249,22 +221,15 @@ def test_from_torch_rejects_non_layers(bad):
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [
-        ({"norm_first": True, "batch_first": True}, "norm_first"),
-        ({"batch_first": False}, "batch_first"),
-        ({"batch_first": True, "activation": "gelu"}, "relu"),
-        ({"batch_first": True, "activation": F.gelu}, "relu"),
-        ({"batch_first": True, "activation": nn.GELU()}, "relu"),
-        ({"batch_first": True, "activation": nn.Tanh()}, "relu"),
-    ],
-    ids=["norm_first", "seq_first", "gelu", "F.gelu", "nn.GELU", "nn.Tanh"],
+    [*OTHER_LAYOUTS,
+     pytest.param({"batch_first": True, "activation": nn.Tanh()}, "relu", id="nn.Tanh")],
 )
 def test_from_torch_rejects_other_layouts(kwargs, match):
     with pytest.raises(ValueError, match=match):
         EncoderBlock.from_torch(nn.TransformerEncoderLayer(8, 2, 16, **kwargs))
 
 
-@pytest.mark.parametrize("activation", ["relu", F.relu, nn.ReLU()], ids=["str", "F", "module"])
+@pytest.mark.parametrize("activation", RELU_SPELLINGS)
 def test_from_torch_accepts_every_spelling_of_relu(activation):
     dtype = torch.float64
     layer = torch_layer(8, 2, 16, dtype, seed=50, activation=activation)
@@ -292,16 +257,9 @@ def test_from_torch_layer_without_bias():
 # ============================================================================ block by hand
 def block_by_hand(block: EncoderBlock, x: torch.Tensor, mask=None) -> torch.Tensor:
     """x = LN(x + MHA(x)); x = LN(x + W₂ relu(W₁ x + b₁) + b₂), LN written out."""
-    def layer_norm(y, norm):
-        mean = y.mean(-1, keepdim=True)
-        var = y.var(-1, unbiased=False, keepdim=True)
-        return (y - mean) / torch.sqrt(var + norm.eps) * norm.weight + norm.bias
-
     attended, _ = block.attention(x, x, x, mask)
     h = layer_norm(x + attended, block.norm1)
-    lin1, lin2 = block.ffn.linear1, block.ffn.linear2
-    ffn = torch.relu(h @ lin1.weight.T + lin1.bias) @ lin2.weight.T + lin2.bias
-    return layer_norm(h + ffn, block.norm2)
+    return layer_norm(h + feed_forward(block.ffn, h), block.norm2)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
