@@ -52,7 +52,7 @@ def test_every_widget_output_has_a_static_fallback(notebook):
         if WIDGET not in data:
             continue
         text = data.get("text/plain", "")
-        if "Explorer(" in cell.source:  # HeatmapExplorer, OverlayExplorer
+        if "Explorer(" in cell.source or "move the controls" in text:  # every Explorer
             assert "image/png" in data, f"cell {index}: the explorer left no static PNG"
         elif "show_quiz" in cell.source:
             assert "<details>" in data.get("text/html", ""), f"cell {index}: quiz has no HTML"
