@@ -7,7 +7,8 @@
 * ``progress_store``  the progress file: load, record, reset, under a lock
 * ``progress``        the progress report: per chapter, what is done and what to revisit
 * ``notebook_tools``  small helpers the chapters share (timing, ``small()``, results tables)
-* ``figures``         the notes' slides drawn by code, one module per chapter; a step-through
+* ``figures``         the notes' slides drawn by code, one module per chapter, and a slider
+                      over a figure's steps (``figures.step_through``)
 
 Nothing is imported here, so ``import course_utils`` stays light; import the module you need.
 """
