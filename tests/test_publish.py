@@ -201,3 +201,77 @@ def test_guide_links_become_site_links():
     assert build_site.site_href("glossary.md#softmax") == "glossary.html#softmax"
     with pytest.raises(ValueError, match="no page"):
         build_site.site_href("../course_utils/quiz.py")
+
+
+# The Chinese fonts of common systems (Linux's Noto / Source Han / WenQuanYi, macOS's PingFang
+# and Hiragino, Windows's YaHei), after the Latin fonts: without one the Chinese terms are boxes.
+CJK_FALLBACK = ('"Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "PingFang SC", '
+                '"Hiragino Sans GB", "Microsoft YaHei", "WenQuanYi Micro Hei", sans-serif')
+
+
+def font_lists(css: str) -> dict[str, str]:
+    """The course's font variables in a stylesheet, each list on one line."""
+    return {m[1]: " ".join(m[2].split())
+            for m in re.finditer(r"(--(?:course-text|course-code|r-main)-font):([^;]+);", css)}
+
+
+def assert_cjk_fallback(css: str, where: str) -> None:
+    fonts = font_lists(css)
+    assert set(fonts) == {"--course-text-font", "--course-code-font", "--r-main-font"}, where
+    for name, stack in fonts.items():
+        assert CJK_FALLBACK in stack, (where, name, stack)
+        latin = stack[:stack.index(CJK_FALLBACK)]
+        assert latin.strip(" ,"), f"{where}: {name} should name Latin fonts before the CJK ones"
+    assert fonts["--course-code-font"].index("monospace") < \
+        fonts["--course-code-font"].index(CJK_FALLBACK), "code stays monospace"
+    # JupyterLab's text, tables and code, and the site's own pages, use them
+    for use in ("--jp-content-font-family: var(--course-text-font)",
+                "--jp-ui-font-family: var(--course-text-font)",
+                "--jp-code-font-family: var(--course-code-font)",
+                "--r-heading-font: var(--r-main-font)"):
+        assert use in css, (where, use)
+    # offline: the fonts are the system's own, none is fetched
+    assert "@font-face" not in css and "@import" not in css and "url(" not in css, where
+
+
+def course_style(page: str) -> str:
+    """The page's own style block (a deck also inlines JupyterLab's styles)."""
+    blocks = [b for b in re.findall(r"<style[^>]*>(.*?)</style>", page, re.S)
+              if "--course-text-font" in b]
+    assert len(blocks) == 1
+    return blocks[0]
+
+
+def test_site_and_decks_fall_back_to_cjk_fonts(built_site, tmp_path):
+    """The Chinese terms (glossary, chapters, decks) are drawn with whichever CJK font the
+    system has, and no web font is loaded."""
+    css = (built_site / "course.css").read_text(encoding="utf-8")
+    assert_cjk_fallback(css, "course.css")
+    assert "font-family: var(--course-text-font)" in css.split("body.course-site", 1)[1]
+    for page in ("index.html", "glossary.html", "teaching.html"):
+        assert "./course.css" in parse(built_site / page).loads, page
+    chapter = built_site / "chapters" / f"{CHAPTERS[0].stem}.html"
+    text = chapter.read_text(encoding="utf-8")
+    assert "../course.css" in parse(chapter).loads
+    # course.css comes after JupyterLab's styles, so its --jp-*-font-family win
+    assert text.index("--jp-content-font-family:") < text.index("../course.css")
+    for deck in sorted((built_site / "slides").glob("*.slides.html")):
+        text = deck.read_text(encoding="utf-8")
+        assert_cjk_fallback(course_style(text), deck.name)
+        assert text.index("--jp-content-font-family:") < text.index("--course-text-font")
+    # `make slides` on its own: the decks' index and glossary pages too
+    build_decks.write_glossary(tmp_path)
+    build_decks.write_index(tmp_path, [])
+    for page in ("glossary.html", "index.html"):
+        assert_cjk_fallback(course_style((tmp_path / page).read_text(encoding="utf-8")), page)
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_saved_figures_warn_of_no_missing_glyph(path):
+    """The pages and decks show the chapters' saved outputs: no figure was drawn with text its
+    font lacks (matplotlib's "Glyph ... missing from font(s)", boxes in the picture). Chinese
+    goes into a figure only with a CJK font found (figures/chapter_01.py's ``cjk_font``)."""
+    for cell in nbformat.read(path, as_version=4).cells:
+        for output in cell.get("outputs", []):
+            text = output.get("text", "") + "".join(output.get("traceback", []))
+            assert "missing from font" not in text, f"{path.name}: {text[:200]}"

@@ -23,7 +23,16 @@ from pathlib import Path
 from glossary import chapter_titles, glossary_html, load_glossary, relink
 from nbconvert import SlidesExporter
 from tag_slides import chapter_plan, lecturer_copy
-from web_export import BUILD, TEMPLATES, chapter_title, chapters, copy_vendor, fresh_folder, read
+from web_export import (
+    BUILD,
+    TEMPLATES,
+    chapter_title,
+    chapters,
+    copy_vendor,
+    fonts_css,
+    fresh_folder,
+    read,
+)
 
 
 def slide_count(notebook) -> int:
@@ -56,7 +65,8 @@ def write_glossary(out: Path) -> None:
     body = glossary_html(load_glossary(), chapter_titles(), lambda stem: f"{stem}.slides.html")
     out.joinpath("glossary.html").write_text(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<title>Attention, from memory to Transformers: glossary</title></head>\n<body>"
+        "<title>Attention, from memory to Transformers: glossary</title>"
+        f"\n<style>\n{fonts_css()}</style></head>\n<body>"
         f'<p><a href="index.html">Slide decks</a></p>\n{body}\n</body></html>\n',
         encoding="utf-8")
 
@@ -68,7 +78,8 @@ def write_index(out: Path, decks: list[tuple[str, Path, int]]) -> None:
                      for title, deck, count in decks)
     out.joinpath("index.html").write_text(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<title>Attention, from memory to Transformers: slides</title></head>\n<body>"
+        "<title>Attention, from memory to Transformers: slides</title>"
+        f"\n<style>\n{fonts_css()}</style></head>\n<body>"
         "<h1>Attention, from memory to Transformers: slide decks</h1>\n"
         "<p>Open a deck; arrows move, <b>s</b> opens the speaker notes, <b>?</b> lists the "
         f"keys.</p>\n<ol>\n{rows}\n</ol>\n"

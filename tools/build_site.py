@@ -32,6 +32,7 @@ from web_export import (
     chapter_title,
     chapters,
     copy_vendor,
+    course_css,
     fresh_folder,
     read,
 )
@@ -150,8 +151,7 @@ def build(out: Path) -> list[Path]:
     """Write the whole site to ``out`` (emptied first); returns its HTML pages."""
     fresh_folder(out)
     copy_vendor(out)
-    (out / "course.css").write_text((TEMPLATES / "course.css").read_text(encoding="utf-8"),
-                                    encoding="utf-8")
+    (out / "course.css").write_text(course_css(), encoding="utf-8")
     (out / "chapters").mkdir()
     (out / "slides").mkdir()
     paths = chapters()

@@ -33,6 +33,18 @@ def chapter_title(notebook: nbformat.NotebookNode) -> str:
     return first[2:].strip()
 
 
+def fonts_css() -> str:
+    """The course's font lists (``templates/course_fonts.css``): Latin fonts, then the CJK
+    fonts of common systems, so the Chinese terms are drawn wherever such a font is installed;
+    the site's ``course.css`` opens with it and every deck page inlines it."""
+    return (TEMPLATES / "course_fonts.css").read_text(encoding="utf-8")
+
+
+def course_css() -> str:
+    """The site's stylesheet: the font lists, then ``templates/course.css``."""
+    return fonts_css() + "\n" + (TEMPLATES / "course.css").read_text(encoding="utf-8")
+
+
 def copy_vendor(out: Path) -> Path:
     """Copy ``vendor/`` (without its README and hash list) to ``out/vendor``; returns it."""
     target = out / "vendor"
