@@ -513,3 +513,106 @@ def test_long_unlabelled_axes_get_a_few_ticks_short_ones_one_per_cell():
 def test_explorer_without_colorbar():
     with_bar, without = softmax_explorer(), softmax_explorer(colorbar=False)
     assert len(with_bar.figure.axes) == 2 and len(without.figure.axes) == 1
+
+
+# ================================================== the default picture shows the default
+def test_default_png_is_drawn_with_the_value_a_log_slider_can_hold():
+    # Chapter 01's slider: a log slider moves its exponent in steps of 0.05 from −1.5, so it
+    # cannot hold 0.3 (exponent −0.523); a browser shows 10^−0.5 ≈ 0.316 instead. The saved
+    # picture must be drawn with that value, not with the 0.3 it was given.
+    calls = []
+
+    def weights(temperature):
+        calls.append(temperature)
+        return torch.softmax(SCORES / temperature, dim=-1), f"τ = {temperature:.2f}"
+
+    def slider(value):
+        return w.FloatLogSlider(value=value, base=10, min=-1.5, max=1, step=0.05)
+
+    explorer = HeatmapExplorer(weights, {"temperature": slider(0.3)})
+    held = 10 ** -0.5
+    assert calls == [pytest.approx(held, rel=1e-12)]           # the default PNG's one drawing
+    assert explorer.values["temperature"] == pytest.approx(held, rel=1e-12)
+    assert explorer.ax.get_title() == "τ = 0.32"
+    np.testing.assert_allclose(explorer.weights, torch.softmax(SCORES / held, -1).numpy(),
+                               rtol=1e-5)
+    at_held = HeatmapExplorer(weights, {"temperature": slider(held)})
+    assert at_held.default_png == explorer.default_png         # the same picture as at 10^−0.5
+    assert at_held.values["temperature"] == held               # a value on the grid is kept
+    explorer.set(temperature=1.0)
+    explorer.set(temperature=held)
+    assert bytes(explorer.image.value) == explorer.default_png  # the first live frame, again
+
+
+@pytest.mark.parametrize("make, given, held", [
+    (lambda v: w.FloatSlider(value=v, min=0.05, max=5.0, step=0.1), 0.33, 0.35),
+    (lambda v: w.FloatSlider(value=v, min=0.0, max=1.0, step=0.1), 0.3, 0.3),
+    (lambda v: w.IntSlider(value=v, min=0, max=355, step=5), 7, 5),
+    (lambda v: w.IntSlider(value=v, min=1, max=9), 4, 4),
+    (lambda v: w.FloatLogSlider(value=v, base=2, min=-3, max=3, step=1), 3.0, 4.0),
+    (lambda v: w.FloatLogSlider(value=v, base=10, min=-1.5, max=1, step=0.05), 10.0, 10.0),
+])
+def test_every_explorer_draws_its_sliders_values_on_their_steps(make, given, held):
+    seen = []
+
+    def compute(x):
+        seen.append(x)
+        return torch.full((2, 2), 0.5)
+
+    control = make(given)
+    for explorer_type, args in ((HeatmapExplorer, ()), (PanelExplorer, ([Panel()],))):
+        seen.clear()
+        if explorer_type is PanelExplorer:
+            explorer_type(lambda x: [compute(x)], {"x": control}, *args)
+        else:
+            explorer_type(compute, {"x": control}, *args)
+        assert seen == [pytest.approx(held, rel=1e-12)]
+        assert control.value == seen[0]
+    if isinstance(held, float) and held == round(held, 1):
+        assert control.value == held                           # no 0.30000000000000004
+
+
+def test_a_dropdown_keeps_its_value():
+    dropdown = w.Dropdown(options=["soft", "hard"], value="hard")
+    explorer = HeatmapExplorer(lambda lookup: torch.eye(2), {"lookup": dropdown})
+    assert explorer.values == {"lookup": "hard"}
+
+
+# ============================================================ panel explorer's colour bar
+def test_panel_explorer_colour_bar_is_shared_drawn_once_and_kept_still():
+    def two(scale):
+        return [torch.full((3, 4), scale), torch.full((4, 3), scale / 2)]
+
+    controls = {"scale": w.FloatSlider(value=1.0, min=0.1, max=1.0, step=0.1)}
+    plain = PanelExplorer(two, controls, [Panel(), Panel()])
+    assert len(plain.figure.axes) == 2                         # off unless asked for
+    explorer = PanelExplorer(two, {"scale": w.FloatSlider(value=1.0, min=0.1, max=1.0,
+                                                          step=0.1)},
+                             [Panel(), Panel()], colorbar=True, colorbar_label="weight")
+    assert len(explorer.figure.axes) == 3                      # two panels and one colour bar
+    bar = explorer.colorbar
+    assert bar.ax.get_ylabel() == "weight"
+    assert bar.mappable.get_clim() == (0.0, 1.0)
+    assert all(artist.axes is not bar.ax for artist in explorer._moving)  # a still part
+    explorer.set(scale=0.5)
+    assert explorer.colorbar is bar and len(explorer.figure.axes) == 3   # not drawn again
+    explorer.set(scale=1.0)
+    assert bytes(explorer.image.value) == explorer.default_png
+    assert png_size(explorer.default_png) == png_size(plain.default_png)
+
+
+def test_panel_explorer_colour_bar_needs_one_colour_range():
+    controls = {"length": w.IntSlider(value=4, min=1, max=9)}
+    with pytest.raises(ValueError, match="one colour range"):
+        PanelExplorer(lambda length: traces(length), controls,
+                      [Panel(), Panel(vmax=0.5)], colorbar=True)
+
+
+def test_panel_explorer_colour_bar_survives_annotated_panels():
+    explorer = PanelExplorer(lambda s: [torch.full((2, 2), s)],
+                             {"s": w.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.1)},
+                             [Panel(annotate=True)], colorbar=True)
+    explorer.set(s=0.2)  # annotated panels draw everything again: still one colour bar
+    bars = [ax for ax in explorer.figure.axes if ax.get_label() == "<colorbar>"]
+    assert bars == [explorer.colorbar.ax]
+    assert explorer.axes[0].texts[0].get_text() == "0.20"

@@ -8,7 +8,12 @@
 * :class:`OverlayExplorer` is the live version of :func:`~course_utils.learner.heatmaps.overlay`
   (chapter 03's captioner), built on the same in-place repainting.
 * :class:`PanelExplorer` puts widgets over several heatmaps side by side (chapter 08's
-  memory traces: input, output, write and read weightings over time).
+  memory traces: input, output, write and read weightings over time), optionally with one
+  colour bar they share.
+
+Every explorer first puts its sliders on their steps (:func:`snap_to_step`), as a browser
+does when it shows them: the saved picture of the default state is drawn with the value the
+slider shows, e.g. τ = 10^−0.5 ≈ 0.316 for a log slider asked to start at 0.3.
 
 :class:`Explorer` is the part they share; ``isinstance(x, Explorer)`` finds every explorer a
 notebook made (the benchmarks drive them so).
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,7 +48,39 @@ from .heatmaps import (
 )
 
 __all__ = ["Frame", "Explorer", "HeatmapExplorer", "Overlay", "OverlayExplorer", "Panel",
-           "PanelExplorer"]
+           "PanelExplorer", "snap_to_step"]
+
+
+def _on_grid(value: float, start: float, step: float, stop: float) -> float | None:
+    """``value`` moved to the nearest ``start + k · step`` within ``[start, stop]``, or None
+    when it is already there (up to rounding)."""
+    k = (value - start) / step
+    if abs(k - round(k)) < 1e-9 and start <= value <= stop:
+        return None
+    k = min(max(round(k), 0), math.floor((stop - start) / step + 1e-9))
+    return round(start + k * step, 12)  # 0.3, not 0.30000000000000004
+
+
+def snap_to_step(control: object) -> None:
+    """Move a slider's value onto its steps, as the slider in a browser does when it is first
+    shown (and then sends back to the kernel): an ``IntSlider``/``FloatSlider`` holds
+    ``min + k · step``, a ``FloatLogSlider`` holds ``base ** (min + k · step)``. A value
+    already on a step is kept as it is; other widgets are left alone."""
+    import ipywidgets as w
+
+    if isinstance(control, w.FloatLogSlider):
+        if not control.step or control.value <= 0:
+            return
+        exponent = _on_grid(math.log(control.value, control.base), control.min, control.step,
+                            control.max)
+        if exponent is not None:
+            control.value = control.base ** exponent
+    elif isinstance(control, (w.IntSlider, w.FloatSlider)):
+        if not control.step:
+            return
+        value = _on_grid(control.value, control.min, control.step, control.max)
+        if value is not None:
+            control.value = int(round(value)) if isinstance(control, w.IntSlider) else value
 
 
 class _LabelSprites:
@@ -115,6 +153,10 @@ class Explorer:
                                 f"{type(control).__name__}")
         self.compute = compute
         self.controls = dict(controls)
+        for control in self.controls.values():
+            # The value the learner will see on the slider: the default picture and the first
+            # live frame are drawn with it, not with a value the slider cannot hold.
+            snap_to_step(control)
         self.update_times_ms: list[float] = []
         # A bare Figure (not pyplot's): it is never shown by the inline backend, only rendered.
         self.figure = Figure(figsize=figsize, dpi=dpi)
@@ -403,18 +445,27 @@ class PanelExplorer(Explorer):
             the first figure.
         controls: ``{argument name: ipywidgets value widget}``.
         panels: one :class:`Panel` per heatmap; ``ncols`` panels per row.
+        colorbar: one colour bar, right of all the panels, for the colour range they share
+            (every panel must have the same ``vmin`` and ``vmax``); drawn once with the still
+            parts, so it costs a redraw nothing. ``colorbar_label`` is written along it.
     """
 
     kind = "Panel explorer"
 
     def __init__(self, compute: Callable[..., Sequence[object]], controls: Mapping[str, object],
-                 panels: Sequence[Panel], *, ncols: int = 2,
-                 figsize: tuple[float, float] = (8.0, 5.0), dpi: int = DPI) -> None:
+                 panels: Sequence[Panel], *, ncols: int = 2, colorbar: bool = False,
+                 colorbar_label: str = "", figsize: tuple[float, float] = (8.0, 5.0),
+                 dpi: int = DPI) -> None:
         if not panels:
             raise ValueError("panels must describe at least one heatmap")
         if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
             raise ValueError(f"ncols must be a positive int, got {ncols!r}")
+        if colorbar and len({(p.vmin, p.vmax) for p in panels}) > 1:
+            raise ValueError("a shared colour bar needs one colour range: the panels have "
+                             f"{sorted({(p.vmin, p.vmax) for p in panels})}")
         self.panels, self.ncols = list(panels), ncols
+        self._colorbar, self._colorbar_label = colorbar, colorbar_label
+        self.colorbar = None
         super().__init__(compute, controls, figsize, dpi)
 
     def _evaluate(self) -> list[Frame]:
@@ -439,6 +490,10 @@ class PanelExplorer(Explorer):
                     title=frame.title or " ", xlabel=panel.xlabel, ylabel=panel.ylabel,
                     vmin=panel.vmin, vmax=panel.vmax, annotate=panel.annotate,
                     colorbar=False)
+        if self._colorbar:  # a still part: kept in the background with the axes and ticks
+            self.colorbar = self.figure.colorbar(self.axes[0].images[0], ax=self.axes,
+                                                 fraction=0.046, pad=0.02, aspect=30)
+            self.colorbar.set_label(self._colorbar_label)
         self.shapes = [f.weights.shape for f in frames]
         self._labels = [(f.row_labels, f.col_labels) for f in frames]
         self._moving = [artist for ax in self.axes for artist in (ax.images[0], ax.title)]
