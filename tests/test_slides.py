@@ -100,10 +100,12 @@ def test_lecturer_copies_link_the_glossary_from_where_they_are(tmp_path):
     assert targets and all((out / t).resolve() == glossary.GLOSSARY_MD for t in targets)
 
 
-def test_decks_have_every_note(tmp_path):
+def test_decks_have_their_chapters_title_and_every_note(tmp_path):
     assert build_decks.main(["--out", str(tmp_path)]) == 0
     for path in CHAPTERS:
         deck = html.unescape((tmp_path / f"{path.stem}.slides.html").read_text("utf-8"))
+        title = re.search(r"<title>(.*?)</title>", deck, re.S)[1]
+        assert title == build_decks.chapter_title(nbformat.read(path, as_version=4)), title
         headlines = note_headlines(path)
         assert deck.count('<aside class="notes"') == len(headlines) >= 3, path.name
         for headline in headlines:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import re
 import sys
 from pathlib import Path
 
@@ -52,8 +53,12 @@ def build_deck(path: Path, out: Path, vendor: str = "vendor",
                               extra_template_basedirs=[str(TEMPLATES)],
                               extra_template_paths=[str(TEMPLATES)],
                               reveal_url_prefix=f"{vendor}/reveal.js", reveal_theme="white")
-    resources = {"course": {"vendor": vendor, "title": chapter_title(notebook)}}
+    title = chapter_title(notebook)
+    resources = {"course": {"vendor": vendor, "title": title}}
     body, _ = exporter.from_notebook_node(notebook, resources=resources)
+    # nbconvert's template titles every deck "Notebook slides": the tab shows the chapter.
+    body = re.sub(r"<title>.*?</title>", lambda _: f"<title>{html.escape(title)}</title>",
+                  body, count=1, flags=re.S)
     target = out / f"{path.stem}.slides.html"
     target.write_text(relink(body, glossary), encoding="utf-8")
     return target, slide_count(notebook)
