@@ -106,6 +106,8 @@ def test_decks_have_their_chapters_title_and_every_note(tmp_path):
         deck = html.unescape((tmp_path / f"{path.stem}.slides.html").read_text("utf-8"))
         title = re.search(r"<title>(.*?)</title>", deck, re.S)[1]
         assert title == build_decks.chapter_title(nbformat.read(path, as_version=4)), title
+        assert 'navigationMode: "linear"' in deck   # the arrow keys walk the sub-slides too
+        assert "width: 1280," in deck and "height: 800," in deck and "fitSlide(" in deck
         headlines = note_headlines(path)
         assert deck.count('<aside class="notes"') == len(headlines) >= 3, path.name
         for headline in headlines:
