@@ -17,6 +17,7 @@ from web_export import chapters
 VIEWPORT = {"width": 1280, "height": 800}
 LOAD_TIMEOUT_MS = 20_000
 SLACK_PX = 2  # sub-pixel rounding of the scaled slide
+LEGIBLE_FIT = 0.6  # a slide shrunk more than this is listed (hard to read from the back)
 
 # The current slide's extent on the screen: the lowest bottom and rightmost right edge of
 # anything drawn on it (hidden notes and empty boxes aside), and how much a box that clips
@@ -89,6 +90,10 @@ def test_every_slide_fits_the_screen(offline_page, built_site: Path, path: Path)
           f"{worst['heading']!r}: bottom {worst['bottom']:.0f}/{worst['height']}, "
           f"right {worst['right']:.0f}/{worst['width']}, "
           f"hidden {worst['hidden']:.0f} ({worst['hiddenWhat']})")
+    small = [f"{s['h']}.{s['v']} {s['heading'][:30]!r} {s['fit']:.2f}"
+             for s in slides if s["fit"] < LEGIBLE_FIT]
+    if small:  # long cells: candidates to split or to leave to the notebook
+        print(f"  shrunk below {LEGIBLE_FIT}: {small}")
     bad = [f"{s['h']}.{s['v']} {s['heading']!r}: {overflow(s):.0f} px"
            + (f" hidden in {s['hiddenWhat']}" if s["hidden"] > SLACK_PX else "")
            for s in slides if overflow(s) > SLACK_PX]
