@@ -1,6 +1,6 @@
 """course_utils.transformer (FeedForward, EncoderBlock) against
-torch.nn.TransformerEncoderLayer(batch_first=True, norm_first=False, activation="relu") and
-against hand computations. MultiHeadAttention itself is tested in
+torch.nn.TransformerEncoderLayer(batch_first=True, norm_first=False, activation="relu" or
+"gelu") and against hand computations. MultiHeadAttention itself is tested in
 test_attention_multihead.py.
 
 Mask conventions: ours are True = may attend; torch's boolean masks are True = masked, so they
@@ -19,10 +19,11 @@ from torch import nn
 from torch_layers import (
     CASES,
     DTYPES,
+    GELU_SPELLINGS,
     MASKS,
     MAX_ABS_ERROR,
-    OTHER_LAYOUTS,
     PATHS,
+    REFUSED_LAYOUTS,
     RELU_SPELLINGS,
     assert_a_copy,
     assert_attention_copied,
@@ -30,6 +31,7 @@ from torch_layers import (
     assert_worst_error_below_tolerance,
     case_id,
     feed_forward,
+    gelu,
     layer_norm,
     run_torch,
     tol,
@@ -221,8 +223,10 @@ def test_from_torch_rejects_non_layers(bad):
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [*OTHER_LAYOUTS,
-     pytest.param({"batch_first": True, "activation": nn.Tanh()}, "relu", id="nn.Tanh")],
+    [*REFUSED_LAYOUTS,
+     pytest.param({"batch_first": True, "activation": nn.Tanh()}, "relu", id="nn.Tanh"),
+     pytest.param({"batch_first": True, "activation": nn.GELU(approximate="tanh")}, "gelu",
+                  id="tanh-GELU")],
 )
 def test_from_torch_rejects_other_layouts(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -238,6 +242,74 @@ def test_from_torch_accepts_every_spelling_of_relu(activation):
     with torch.no_grad():
         out, _ = block(x)
     torch.testing.assert_close(out, call_torch(layer, x), **tol(dtype))
+
+
+# ====================================================================== GELU (BERT's block)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("masks", MASKS)
+@pytest.mark.parametrize("path", PATHS)
+def test_gelu_block_matches_torch_gelu_layer(dtype, masks, path):
+    """EncoderBlock(..., activation="gelu") = TransformerEncoderLayer(activation="gelu",
+    batch_first=True) in eval mode, with BERT's eps copied too (both of torch's paths)."""
+    layer = torch_layer(16, 4, 32, dtype, seed=56, activation="gelu", layer_norm_eps=1e-12)
+    block = EncoderBlock.from_torch(layer).eval()
+    assert block.ffn.activation == "gelu" and block.norm1.eps == block.norm2.eps == 1e-12
+    x = randn(BATCH, N, 16, dtype=dtype, seed=57) * 2
+    ours_mask, pad, causal = make_masks(masks)
+    with torch.no_grad():
+        out, _ = block(x, ours_mask)
+    err = (out - call_torch(layer, x, pad, causal, path)).abs().max().item()
+    assert err < MAX_ABS_ERROR[dtype], f"max abs error {err:.3e} ({masks}, {path})"
+
+
+@pytest.mark.parametrize("activation", GELU_SPELLINGS)
+def test_from_torch_accepts_every_spelling_of_gelu(activation):
+    dtype = torch.float64
+    layer = torch_layer(8, 2, 16, dtype, seed=58, activation=activation)
+    block = EncoderBlock.from_torch(layer).eval()
+    assert block.ffn.activation == "gelu"
+    x = randn(2, 5, 8, dtype=dtype, seed=59)
+    with torch.no_grad():
+        out, _ = block(x)
+    torch.testing.assert_close(out, call_torch(layer, x), **tol(dtype))
+
+
+def test_fresh_gelu_block_by_hand():
+    """A block built with activation="gelu" and layer_norm_eps: LN(x + MHA(x)), then
+    LN(h + W₂ GELU(W₁ h + b₁) + b₂), with GELU(z) = z Φ(z) written out with erf."""
+    torch.manual_seed(64)
+    dtype = torch.float64
+    block = EncoderBlock(12, 3, 24, activation="gelu", layer_norm_eps=1e-12).to(dtype).eval()
+    assert block.norm1.eps == block.norm2.eps == 1e-12
+    x = randn(BATCH, N, 12, dtype=dtype, seed=65)
+    with torch.no_grad():
+        out, _ = block(x)
+        attended, _ = block.attention(x, x, x)
+        h = layer_norm(x + attended, block.norm1)
+        ref = layer_norm(h + feed_forward(block.ffn, h, gelu), block.norm2)
+        relu_ref = layer_norm(h + feed_forward(block.ffn, h), block.norm2)
+    torch.testing.assert_close(out, ref, **tol(dtype))
+    assert (out - relu_ref).abs().max() > 1e-3  # GELU is not ReLU here
+
+
+def test_defaults_stay_relu_and_torch_eps():
+    block = EncoderBlock(8, 2, 16)
+    assert block.ffn.activation == "relu" and FeedForward(8, 16).activation == "relu"
+    assert block.norm1.eps == block.norm2.eps == 1e-5
+
+
+@pytest.mark.parametrize("bad", ["tanh", "GELU", "", None, torch.relu], ids=repr)
+def test_bad_activation_names_the_options(bad):
+    for build in (lambda: EncoderBlock(8, 2, 16, activation=bad),
+                  lambda: FeedForward(8, 16, activation=bad)):
+        with pytest.raises(ValueError, match=r"activation must be one of 'relu', 'gelu'"):
+            build()
+
+
+@pytest.mark.parametrize("bad", [0, -1e-5, float("nan")], ids=repr)
+def test_bad_layer_norm_eps_is_named(bad):
+    with pytest.raises(ValueError, match="layer_norm_eps"):
+        EncoderBlock(8, 2, 16, layer_norm_eps=bad)
 
 
 def test_from_torch_layer_without_bias():

@@ -27,10 +27,19 @@ MASKS = ["none", "causal", "padding", "both"]
 PATHS = ["fast", "slow"]
 CASES = list(itertools.product(DTYPES, SIZES, MASKS, PATHS))
 
-# Layouts from_torch refuses (keyword arguments of the torch layer, what the error names).
-OTHER_LAYOUTS = [
+# Layouts every block's from_torch refuses (keyword arguments of the torch layer, what the
+# error names).
+REFUSED_LAYOUTS = [
     pytest.param({"norm_first": True, "batch_first": True}, "norm_first", id="norm_first"),
     pytest.param({"batch_first": False}, "batch_first", id="seq_first"),
+]
+# Every way of asking torch for the exact GELU: EncoderBlock.from_torch copies each (BERT's
+# block), DecoderBlock.from_torch refuses them.
+GELU_SPELLINGS = [pytest.param("gelu", id="str"), pytest.param(F.gelu, id="F"),
+                  pytest.param(nn.GELU(), id="module")]
+# Layouts DecoderBlock.from_torch refuses: the above and GELU.
+OTHER_LAYOUTS = [
+    *REFUSED_LAYOUTS,
     pytest.param({"batch_first": True, "activation": "gelu"}, "relu", id="gelu"),
     pytest.param({"batch_first": True, "activation": F.gelu}, "relu", id="F.gelu"),
     pytest.param({"batch_first": True, "activation": nn.GELU()}, "relu", id="nn.GELU"),
@@ -109,7 +118,12 @@ def layer_norm(y: torch.Tensor, norm: nn.LayerNorm) -> torch.Tensor:
     return (y - mean) / torch.sqrt(var + norm.eps) * norm.weight + norm.bias
 
 
-def feed_forward(ffn: nn.Module, h: torch.Tensor) -> torch.Tensor:
-    """W₂ relu(W₁ h + b₁) + b₂, written out."""
+def gelu(z: torch.Tensor) -> torch.Tensor:
+    """The exact GELU written out: z Φ(z) = z · ½ (1 + erf(z / √2))."""
+    return z * 0.5 * (1 + torch.erf(z / 2 ** 0.5))
+
+
+def feed_forward(ffn: nn.Module, h: torch.Tensor, activation=torch.relu) -> torch.Tensor:
+    """W₂ relu(W₁ h + b₁) + b₂ (or another ``activation``), written out."""
     lin1, lin2 = ffn.linear1, ffn.linear2
-    return torch.relu(h @ lin1.weight.T + lin1.bias) @ lin2.weight.T + lin2.bias
+    return activation(h @ lin1.weight.T + lin1.bias) @ lin2.weight.T + lin2.bias

@@ -6,6 +6,10 @@ Encoder block (编码器模块)::
     x = LayerNorm(x + MultiHeadAttention(x, x, x))   residual (残差连接) + LayerNorm (层归一化)
     x = LayerNorm(x + FFN(x)),   FFN(x) = W₂ ReLU(W₁ x + b₁) + b₂
 
+(BERT and its descendants, chapter 11's pretrained encoder among them, use the same block with
+GELU in place of ReLU, FFN(x) = W₂ GELU(W₁ x + b₁) + b₂: ``EncoderBlock(...,
+activation="gelu")``.)
+
 Decoder block (解码器模块)::
 
     x = LayerNorm(x + MaskedMultiHeadAttention(x, x, x))     masked self-attention: no peeking
@@ -15,7 +19,8 @@ Decoder block (解码器模块)::
 Built from the course's own :class:`~course_utils.mechanisms.attention.MultiHeadAttention`;
 ``EncoderBlock.from_torch`` / ``DecoderBlock.from_torch`` copy a
 ``torch.nn.TransformerEncoderLayer`` / ``torch.nn.TransformerDecoderLayer`` (``batch_first=True,
-norm_first=False, activation="relu"``), whose output they then equal in eval mode.
+norm_first=False``; ``activation="relu"``, or ``"gelu"`` for an encoder layer), whose output they
+then equal in eval mode.
 :class:`DecoderBlock` also decodes one position at a time with a key/value cache
 (:class:`LayerCache`).
 
@@ -30,26 +35,59 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import Tensor, nn
 
-from ..foundations.checks import float_sequence, float_tensor, positive_int, probability
+from ..foundations.checks import (
+    float_sequence,
+    float_tensor,
+    positive_int,
+    probability,
+    real_number,
+)
 from .attention import MultiHeadAttention
 
 __all__ = ["FeedForward", "EncoderBlock", "causal_mask", "DecoderBlock", "LayerCache"]
 
 
-def _is_relu(activation: object) -> bool:
-    return activation is torch.nn.functional.relu or isinstance(activation, nn.ReLU)
+#: The feed-forward network's nonlinearities, by name: ReLU(z) = max(0, z) (the original
+#: Transformer) and the exact GELU(z) = z Φ(z), Φ the standard normal's CDF (BERT; torch's
+#: ``activation="gelu"``, computed with erf, not the tanh approximation).
+_ACTIVATIONS = {"relu": torch.relu, "gelu": torch.nn.functional.gelu}
 
 
-def _check_torch_layer(layer: object, kind: type[nn.Module]) -> None:
-    """The PyTorch layers a block can copy: ``kind``, post-norm, batch first, ReLU."""
+def _activation_name(activation: object) -> str:
+    """``activation`` if it is one of the names of ``_ACTIVATIONS``, else ``ValueError``."""
+    if not isinstance(activation, str) or activation not in _ACTIVATIONS:
+        raise ValueError(f"activation must be one of {', '.join(map(repr, _ACTIVATIONS))}; "
+                         f"got {activation!r}")
+    return activation
+
+
+def _torch_activation(activation: object) -> str | None:
+    """The name of a torch layer's ``activation`` (a function or a module), None if it is
+    neither ReLU nor the exact GELU."""
+    functional = torch.nn.functional
+    if activation is functional.relu or isinstance(activation, nn.ReLU):
+        return "relu"
+    if activation is functional.gelu or (isinstance(activation, nn.GELU)
+                                         and activation.approximate == "none"):
+        return "gelu"
+    return None
+
+
+def _check_torch_layer(layer: object, kind: type[nn.Module],
+                       activations: tuple[str, ...] = ("relu",)) -> str:
+    """The PyTorch layers a block can copy: ``kind``, post-norm, batch first, one of
+    ``activations``; returns the layer's activation's name."""
     if not isinstance(layer, kind):
         raise TypeError(f"layer must be a torch.nn.{kind.__name__}, got {type(layer).__name__}")
     if layer.norm_first:
         raise ValueError("only post-norm layers (norm_first=False) match the notes' block")
     if not layer.self_attn.batch_first:
         raise ValueError("build the layer with batch_first=True")
-    if not _is_relu(layer.activation):
-        raise ValueError(f"only activation='relu' is supported, got {layer.activation!r}")
+    name = _torch_activation(layer.activation)
+    if name not in activations:
+        raise ValueError(f"only activation={' or '.join(map(repr, activations))} is supported "
+                         f"for a {kind.__name__}, got {layer.activation!r}")
+    return name
 
 
 def _copy_weights(*pairs: tuple[nn.Module, nn.Module]) -> None:
@@ -73,21 +111,35 @@ def _check_block_args(d_model: object, num_heads: object, d_ff: object, dropout:
     probability("dropout", dropout)
 
 
+def _check_eps(layer_norm_eps: object) -> None:
+    real_number("layer_norm_eps", layer_norm_eps)
+    if not layer_norm_eps > 0:
+        raise ValueError(f"layer_norm_eps must be > 0, got {layer_norm_eps!r}")
+
+
 class FeedForward(nn.Module):
     """The position-wise 2-layer network: ``(..., d_model)`` → ``(..., d_model)``,
-    FFN(x) = W₂ ReLU(W₁ x + b₁) + b₂ with a hidden width ``d_ff``."""
+    FFN(x) = W₂ ReLU(W₁ x + b₁) + b₂ with a hidden width ``d_ff``; with
+    ``activation="gelu"``, FFN(x) = W₂ GELU(W₁ x + b₁) + b₂ (the exact, erf GELU, as in BERT).
+    """
 
-    def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0) -> None:
+    def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0,
+                 activation: str = "relu") -> None:
         super().__init__()
         positive_int("d_model", d_model)
         positive_int("d_ff", d_ff)
         probability("dropout", dropout)
+        self.activation = _activation_name(activation)
         self.linear1 = nn.Linear(d_model, d_ff)
         self.linear2 = nn.Linear(d_ff, d_model)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.linear2(self.dropout(torch.relu(self.linear1(x))))
+        hidden = _ACTIVATIONS[self.activation](self.linear1(x))  # ReLU or GELU(W₁ x + b₁)
+        return self.linear2(self.dropout(hidden))  # W₂ (…) + b₂
+
+    def extra_repr(self) -> str:
+        return f"activation={self.activation!r}"
 
 
 class EncoderBlock(nn.Module):
@@ -98,20 +150,25 @@ class EncoderBlock(nn.Module):
         d_model: width of the tokens; num_heads: heads of the attention (d_model % num_heads
             must be 0); d_ff: hidden width of the FFN; dropout: after the attention and the FFN
             and inside the FFN, as in PyTorch's layer (which also drops attention weights,
-            which this block does not); 0 in this course, so the two agree in training too.
+            which this block does not); 0 in this course, so the two agree in training too;
+        activation: the FFN's nonlinearity, ``"relu"`` (the original Transformer) or
+            ``"gelu"`` (BERT); layer_norm_eps: the two LayerNorms' ε (1e-5 as in PyTorch;
+            BERT uses 1e-12).
 
     ``forward(x (batch, n, d_model), mask=None)`` → ``(output (batch, n, d_model), weights
     (batch, num_heads, n, n))``; ``mask`` bool, True = may attend, broadcastable to
     ``(batch, num_heads, n, n)`` (e.g. ``(batch, 1, 1, n)`` for padding, ``(n, n)`` causal).
     """
 
-    def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.0) -> None:
+    def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.0,
+                 activation: str = "relu", layer_norm_eps: float = 1e-5) -> None:
         super().__init__()
         _check_block_args(d_model, num_heads, d_ff, dropout)
+        _check_eps(layer_norm_eps)
         self.attention = MultiHeadAttention(d_model, num_heads)
-        self.norm1 = nn.LayerNorm(d_model)
-        self.ffn = FeedForward(d_model, d_ff, dropout)
-        self.norm2 = nn.LayerNorm(d_model)
+        self.norm1 = nn.LayerNorm(d_model, eps=layer_norm_eps)
+        self.ffn = FeedForward(d_model, d_ff, dropout, activation)
+        self.norm2 = nn.LayerNorm(d_model, eps=layer_norm_eps)
         self.dropout1 = nn.Dropout(dropout)
         self.dropout2 = nn.Dropout(dropout)
 
@@ -124,11 +181,13 @@ class EncoderBlock(nn.Module):
     @classmethod
     def from_torch(cls, layer: nn.TransformerEncoderLayer) -> EncoderBlock:
         """A copy with the weights of a ``torch.nn.TransformerEncoderLayer`` built with
-        ``batch_first=True, norm_first=False, activation="relu"``."""
-        _check_torch_layer(layer, nn.TransformerEncoderLayer)
+        ``batch_first=True, norm_first=False`` and ``activation="relu"`` or ``"gelu"`` (the
+        exact GELU: ``F.gelu`` or ``nn.GELU()``, not ``approximate="tanh"``)."""
+        activation = _check_torch_layer(layer, nn.TransformerEncoderLayer, ("relu", "gelu"))
         d_model = layer.linear1.in_features
         block = cls(d_model, layer.self_attn.num_heads, layer.linear1.out_features,
-                    layer.dropout.p).to(layer.linear1.weight.dtype)
+                    layer.dropout.p, activation,
+                    layer.norm1.eps).to(layer.linear1.weight.dtype)
         block.attention = MultiHeadAttention.from_torch(layer.self_attn)
         _copy_weights((block.ffn.linear1, layer.linear1), (block.ffn.linear2, layer.linear2),
                       (block.norm1, layer.norm1), (block.norm2, layer.norm2))
