@@ -1,19 +1,31 @@
-"""Print the course's performance table: per-notebook run time and widget update time.
+"""Print the course's performance table: per-notebook run time and, per explorer, its redraw
+time in the kernel and its latency in the browser.
 
-Usage: ``make bench`` (or ``python benchmarks/run_benchmarks.py [NOTEBOOK ...]``).
+Usage: ``make bench`` (or ``python benchmarks/run_benchmarks.py [--no-browser] [NOTEBOOK ...]``).
 
-Each notebook is copied to a temporary folder (nothing is written inside the course) and
-executed top to bottom in a fresh kernel, as "Restart & Run All" would. Then, in the same
-kernel, every explorer the notebook made (any :class:`course_utils.learner.explorers.Explorer`)
-is driven through its controls' values, as a learner dragging a slider would, and the time of
-each redraw (compute + in-place figure update + PNG) is collected in the kernel.
+* **Kernel.** Each notebook is copied to a temporary folder (nothing is written inside the
+  course) and executed top to bottom in a fresh kernel, as "Restart & Run All" would. Then,
+  in the same kernel, every explorer the notebook made (any
+  :class:`course_utils.learner.explorers.Explorer`, step-throughs included) is driven through
+  its controls' values, as a learner dragging a slider would, and the time of each redraw
+  (compute + in-place figure update + PNG) is collected.
+* **Browser.** The browser test of every chapter (``tests/browser/test_lab.py``, in headless
+  Chromium and a real JupyterLab) moves each control of each explorer a few times and back
+  and measures, in the page, the time from the input event to the frame that paints the new
+  picture (``tests/browser/explorer_latency.py``). Skipped, and said so, without Chromium.
+
+The aims: a median redraw of at most 50 ms in the kernel (95th percentile 150 ms), and at
+most 120 ms from input to painted picture in the browser.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,23 +49,28 @@ def _sweep(control, n=20):
         return [True, False] * 5
     return list(_np.linspace(control.min, control.max, n))
 
-_times = []
-for _ex in [v for v in list(globals().values()) if isinstance(v, _HE)]:
+_found = {}
+for _name, _value in list(globals().items()):
+    if isinstance(_value, _HE) and not _name.startswith("_") and id(_value) not in _found:
+        _found[id(_value)] = (_name, _value)
+_report = []
+for _name, _ex in _found.values():
     _ex.redraw()  # warm-up
     _ex.update_times_ms.clear()
-    for _name, _control in _ex.controls.items():
+    for _control in _ex.controls.values():
         _start = _control.value
         for _v in _sweep(_control):
             _exact = isinstance(_control, (_w.Dropdown, _w.Checkbox))
             _control.value = _v if _exact else type(_start)(_v)
         _control.value = _start
-    _times.extend(_ex.update_times_ms)
-print("BENCH" + _json.dumps(_times))
+    _report.append({"explorer": _name, "kind": _ex.kind, "times": list(_ex.update_times_ms)})
+print("BENCH" + _json.dumps(_report))
 """
 
 
-def run_notebook(path: Path) -> tuple[float, list[float]]:
-    """Execute a copy of ``path``; return (seconds, widget redraw times in ms)."""
+def run_notebook(path: Path) -> tuple[float, list[dict]]:
+    """Execute a copy of ``path``; return (seconds, one record per explorer: its variable
+    name, kind and redraw times in ms)."""
     nb = nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(DRIVE_EXPLORERS))
     with tempfile.TemporaryDirectory() as tmp:
@@ -64,23 +81,80 @@ def run_notebook(path: Path) -> tuple[float, list[float]]:
         client.execute()
         seconds = time.perf_counter() - start
     text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
-    times = json.loads(text.split("BENCH", 1)[1]) if "BENCH" in text else []
-    return seconds, times
+    records = json.loads(text.split("BENCH", 1)[1]) if "BENCH" in text else []
+    return seconds, records
+
+
+def stats(times: list[float]) -> str:
+    """``count | median | 95th percentile | max`` of ``times`` (ms), as table cells."""
+    if not times:
+        return "0 | – | – | –"
+    p95 = statistics.quantiles(times, n=20, method="inclusive")[-1] if len(times) > 1 else times[0]
+    return f"{len(times)} | {statistics.median(times):.1f} | {p95:.1f} | {max(times):.1f}"
+
+
+def explorer_cells(path: Path, names: list[str]) -> dict[str, int]:
+    """The index of the cell that makes each explorer: the first cell that assigns it."""
+    cells = nbformat.read(path, as_version=4).cells
+    found = {}
+    for name in names:
+        assigns = re.compile(rf"^{re.escape(name)}\s*=", re.MULTILINE)
+        found[name] = next((i for i, cell in enumerate(cells)
+                            if cell.cell_type == "code" and assigns.search(cell.source)), -1)
+    return found
+
+
+def browser_latencies(notebooks: list[Path]) -> dict[tuple[str, int], list[float]] | str:
+    """``{(notebook stem, cell index): latencies in ms}`` from the browser test, or why there
+    are none."""
+    if not (os.environ.get("CHROMIUM") or shutil.which("chromium")
+            or shutil.which("chromium-browser") or Path("/usr/bin/chromium").is_file()):
+        return "not measured: no Chromium (Debian: apt install chromium)"
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "latency.jsonl"
+        chosen = " or ".join(path.stem for path in notebooks)
+        command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=",
+                   "-q", str(ROOT / "tests/browser/test_lab.py"),
+                   "-k", f"test_chapter_in_jupyterlab and ({chosen})"]
+        run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False,
+                             env={**os.environ, "COURSE_LATENCY_REPORT": str(report)})
+        if not report.is_file():
+            return f"not measured: the browser test failed ({run.stdout.strip()[-300:]})"
+        found: dict[tuple[str, int], list[float]] = {}
+        for line in report.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            found[Path(record["notebook"]).stem, record["cell"]] = record["latencies_ms"]
+    if run.returncode:
+        print(f"(the browser test failed; its latencies are kept: {run.stdout.strip()[-300:]})")
+    return found
+
+
+def browser_stats(latencies: list[float] | None) -> str:
+    """``moves | median | max`` of the browser latencies, as table cells."""
+    if not latencies:
+        return "– | – | –"
+    return f"{len(latencies)} | {statistics.median(latencies):.0f} | {max(latencies):.0f}"
 
 
 def main(argv: list[str]) -> int:
-    notebooks = [Path(a) for a in argv] or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    print("| notebook | run time (s) | widget redraws | median (ms) | 95th pct (ms) | max (ms) |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for path in notebooks:
-        seconds, times = run_notebook(path)
-        if times:
-            p95 = statistics.quantiles(times, n=20)[-1]
-            stats = (f"{len(times)} | {statistics.median(times):.1f} | {p95:.1f} | "
-                     f"{max(times):.1f}")
-        else:
-            stats = "0 | – | – | –"
-        print(f"| {path.stem} | {seconds:.1f} | {stats} |", flush=True)
+    browser = "--no-browser" not in argv
+    args = [a for a in argv if a != "--no-browser"]
+    notebooks = [Path(a) for a in args] or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    kernel = {path: run_notebook(path) for path in notebooks}
+    latencies = browser_latencies(notebooks) if browser else "not measured (--no-browser)"
+    print("| notebook | run time (s) | explorer | redraws | median (ms) | 95th pct (ms) | "
+          "max (ms) | browser moves | browser median (ms) | browser max (ms) |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for path, (seconds, records) in kernel.items():
+        cells = explorer_cells(path, [record["explorer"] for record in records])
+        for i, record in enumerate(records or [{"explorer": "–", "kind": "", "times": []}]):
+            run = f"{seconds:.1f}" if i == 0 else ""
+            seen = latencies.get((path.stem, cells.get(record["explorer"], -1))) \
+                if isinstance(latencies, dict) else None
+            print(f"| {path.stem if i == 0 else ''} | {run} | `{record['explorer']}` "
+                  f"| {stats(record['times'])} | {browser_stats(seen)} |", flush=True)
+    if isinstance(latencies, str):
+        print(f"\nBrowser latency {latencies}.")
     return 0
 
 

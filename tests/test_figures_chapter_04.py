@@ -177,14 +177,40 @@ def test_step_through_takes_a_count_or_captions():
         fig.text(0.5, 0.5, f"step {step}")
 
     walk = StepThrough(draw, 3, figsize=(2, 1), play=False)
+    assert drawn_steps == [1, 2, 3]  # every step drawn once, up front
     walk.set(step=3)
-    assert drawn_steps == [1, 3] and walk.steps == ("step 1", "step 2", "step 3")
-    assert [t.get_text() for t in walk.figure.texts] == ["step 3"]
+    assert drawn_steps == [1, 2, 3], "a move only swaps the kept picture"
+    assert walk.steps == ("step 1", "step 2", "step 3")
+    assert [t.get_text() for t in walk.figure.texts] == ["step 3"]  # drawn when asked for
+    assert drawn_steps == [1, 2, 3, 3]
+    assert [t.get_text() for t in walk.figure.texts] == ["step 3"] and len(drawn_steps) == 4
     assert StepThrough(draw, ["one", "two"], figsize=(2, 1)).steps == ("one", "two")
     with pytest.raises(ValueError):
         StepThrough(draw, 0)
     with pytest.raises(TypeError):
         StepThrough(draw, "three")
+
+
+def test_each_step_shows_the_picture_drawn_for_it():
+    """The kept pictures are the steps' own: moving to a step shows what drawing it gives,
+    in any order, and coming back to step 1 shows the saved picture."""
+    def draw(fig, step):  # a bar as long as the step (a text's pixels depend on the fonts'
+        ax = fig.add_axes((0, 0, 1, 1))  # hinting of earlier drawings)
+        ax.barh(0, step, color="k")
+        ax.set(xlim=(0, 4), ylim=(-1, 1))
+        ax.set_axis_off()
+
+    walk = StepThrough(draw, 4, figsize=(2, 1), play=False)
+    fresh = StepThrough(draw, 4, figsize=(2, 1), play=False)
+    pictures = {}
+    for step in (3, 2, 4, 1):
+        walk.set(step=step)
+        pictures[step] = bytes(walk.image.value)
+        fresh.set(step=step)
+        assert fresh.figure.axes[0].patches[0].get_width() == step  # drawn anew when asked
+        assert pictures[step] == fresh._paint(), f"step {step} shows another picture"
+    assert len(set(pictures.values())) == 4 and pictures[1] == walk.default_png
+    assert max(walk.update_times_ms) < 50  # a swap of bytes, not a drawing
 
 
 # ---------------------------------------------------------------------------- matrix form

@@ -183,6 +183,45 @@ def test_a_frame_with_new_labels_and_shape_redraws_the_whole_figure():
     assert [t.get_text() for t in explorer.ax.get_xticklabels()][-1] == "s4"
 
 
+def test_labels_shown_again_reuse_their_kept_background():
+    """A sentence picked again is repainted over the still pixels kept for its labels: the
+    same picture as when it was first drawn, without drawing the axes again."""
+    def sentence(n):
+        return Frame(torch.softmax(SCORES[:n, :n], -1), f"{n} words",
+                     row_labels=[f"t{i}" for i in range(n)], col_labels=[f"s{i}" for i in range(n)])
+
+    explorer = HeatmapExplorer(sentence, {"n": w.IntSlider(value=4, min=2, max=5)})
+    first = {}
+    for n in (3, 5, 2, 4):
+        explorer.set(n=n)
+        first[n] = bytes(explorer.image.value)
+    assert first[4] == explorer.default_png
+    drawn = []
+    explorer.figure.canvas.draw = lambda *args: drawn.append(args)  # a drawing of the axes
+    for n in (2, 5, 3, 4):
+        explorer.set(n=n)
+        assert bytes(explorer.image.value) == first[n], f"{n} words: another picture"
+        assert [t.get_text() for t in explorer.ax.get_yticklabels()][-1] == f"t{n - 1}"
+    assert drawn == [], "labels seen before were drawn again"
+
+
+def test_the_kept_backgrounds_are_bounded():
+    from course_utils.learner.explorers import BACKGROUNDS_KEPT
+
+    def labelled(k):
+        return Frame(torch.softmax(SCORES[:2, :2], -1), row_labels=[f"a{k}", f"b{k}"],
+                     col_labels=["x", "y"])
+
+    explorer = HeatmapExplorer(labelled, {"k": w.IntSlider(value=0, min=0, max=60)})
+    pictures = {}
+    for k in range(BACKGROUNDS_KEPT + 10):
+        explorer.set(k=k)
+        pictures[k] = bytes(explorer.image.value)
+    assert len(explorer._backgrounds) == BACKGROUNDS_KEPT
+    explorer.set(k=0)  # forgotten, so drawn again: still its own picture
+    assert bytes(explorer.image.value) == pictures[0]
+
+
 def test_explorer_rejects_bad_controls():
     with pytest.raises(TypeError, match="control 'temperature' must be an ipywidgets value "
                                         "widget, got float"):

@@ -25,6 +25,7 @@ import base64
 import io
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -35,7 +36,7 @@ from matplotlib.figure import Figure
 
 from .heatmaps import (
     DPI,
-    annotate_cells,
+    annotates,
     as_image,
     as_matrix,
     check_labels,
@@ -49,6 +50,9 @@ from .heatmaps import (
 
 __all__ = ["Frame", "Explorer", "HeatmapExplorer", "Overlay", "OverlayExplorer", "Panel",
            "PanelExplorer", "snap_to_step"]
+
+
+BACKGROUNDS_KEPT = 32  # label sets whose still pixels a heatmap explorer keeps (~0.5 MB each)
 
 
 def _on_grid(value: float, start: float, step: float, stop: float) -> float | None:
@@ -285,6 +289,9 @@ class HeatmapExplorer(Explorer):
                        "annotate": annotate, "colorbar": colorbar}
         self._sprites: _LabelSprites | None = None
         self._labels = (row_labels, col_labels)
+        # (shape, labels) → the still pixels and the cell labels' places drawn for them: a
+        # sentence picked again costs a repaint, not a drawing of the axes.
+        self._backgrounds: OrderedDict[tuple, tuple[object, list]] = OrderedDict()
         super().__init__(compute, controls, figsize, dpi)
 
     # ----------------------------------------------------------------------- drawing
@@ -315,15 +322,29 @@ class HeatmapExplorer(Explorer):
         n_q, n_k = frame.weights.shape
         check_labels(frame.row_labels, n_q, "row_labels")
         check_labels(frame.col_labels, n_k, "col_labels")
-        for text in self._texts:
-            text.remove()
         self._artist.set_data(frame.weights)
         self._artist.set_extent((-0.5, n_k - 0.5, n_q - 0.5, -0.5))
         self.ax.set_xlim(-0.5, n_k - 0.5)
         self.ax.set_ylim(n_q - 0.5, -0.5)
         label_axes(self.ax, n_q, n_k, frame.row_labels, frame.col_labels)
-        annotate_cells(self.ax, frame.weights, self.vmin, self.vmax, self._style["annotate"])
+        self._place_cell_texts(n_q, n_k)
         self._keep_background(frame)
+
+    def _place_cell_texts(self, n_q: int, n_k: int) -> None:
+        """One text per cell (row-major) when the cells are annotated, else none. The texts
+        already there are moved, not made again: making a matplotlib text is slow."""
+        wanted = n_q * n_k if annotates((n_q, n_k), self._style["annotate"]) else 0
+        texts = list(self.ax.texts)
+        for text in texts[wanted:]:
+            text.remove()
+        if texts:
+            style = {"fontproperties": texts[0].get_fontproperties()}
+        else:  # as annotate_cells writes them
+            style = {"fontsize": 8}
+        for _ in range(len(texts), wanted):
+            self.ax.text(0, 0, "", ha="center", va="center", **style)
+        for text, (i, j) in zip(self.ax.texts, np.ndindex(n_q, n_k), strict=False):
+            text.set_position((j, i))  # its value is written by _update
 
     def _keep_background(self, frame: Frame) -> None:
         self.shape = frame.weights.shape
@@ -334,6 +355,11 @@ class HeatmapExplorer(Explorer):
         self._moving = [self._artist, self.ax.title]
         for text in self._texts:
             text.set_animated(True)
+        key = (self.shape, self._labels)
+        if key in self._backgrounds:  # labels seen before: their still pixels are kept
+            self._backgrounds.move_to_end(key)
+            self._background, self._label_pixels = self._backgrounds[key]
+            return
         self._keep_still_parts()
         if self._sprites is None and self._texts:
             self._sprites = _LabelSprites(self.figure.dpi, self._texts[0].get_fontproperties())
@@ -341,6 +367,9 @@ class HeatmapExplorer(Explorer):
         self._label_pixels = [  # (row, column) of every label's centre in the frame
             (height - y, x) for x, y in (self.ax.transData.transform(t.get_position())
                                          for t in self._texts)]
+        self._backgrounds[key] = (self._background, self._label_pixels)
+        if len(self._backgrounds) > BACKGROUNDS_KEPT:
+            self._backgrounds.popitem(last=False)  # the least recently shown labels
 
     def _paint_extra(self, pixels: np.ndarray) -> None:
         for text, (row, col) in zip(self._texts, self._label_pixels, strict=True):
@@ -497,7 +526,8 @@ class PanelExplorer(Explorer):
         self.shapes = [f.weights.shape for f in frames]
         self._labels = [(f.row_labels, f.col_labels) for f in frames]
         self._moving = [artist for ax in self.axes for artist in (ax.images[0], ax.title)]
-        self._keep_still_parts()
+        self._backgrounds: OrderedDict[tuple, object] = OrderedDict()  # a new figure
+        self._keep_background()
 
     def _update(self, frames: list[Frame]) -> None:
         if any(panel.annotate for panel in self.panels):
@@ -517,7 +547,20 @@ class PanelExplorer(Explorer):
         if reshaped:
             self.shapes = [f.weights.shape for f in frames]
             self._labels = [(f.row_labels, f.col_labels) for f in frames]
-            self._keep_still_parts()  # the axes' ticks changed: keep a new background
+            self._keep_background()  # the axes' ticks changed: another background
+
+    def _keep_background(self) -> None:
+        """Keep the still pixels of the shapes and labels shown now, or take them from the
+        ones kept when these were shown before."""
+        key = (tuple(self.shapes), tuple(self._labels))
+        if key in self._backgrounds:
+            self._backgrounds.move_to_end(key)
+            self._background = self._backgrounds[key]
+            return
+        self._keep_still_parts()
+        self._backgrounds[key] = self._background
+        if len(self._backgrounds) > BACKGROUNDS_KEPT:
+            self._backgrounds.popitem(last=False)
 
     @property
     def weights(self) -> list[np.ndarray]:

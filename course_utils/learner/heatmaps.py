@@ -73,22 +73,29 @@ def text_color(value: float, vmin: float, vmax: float) -> str:
 
 def label_axes(ax: Axes, n_q: int, n_k: int, rows: Sequence[str] | None,
                cols: Sequence[str] | None) -> None:
-    """Tick the axes: one tick per cell (labelled if labels are given), or a few round ticks
-    on a long unlabelled axis."""
+    """Tick the axes: one tick per cell (labelled if labels are given; a cell labelled ""
+    gets no tick), or a few round ticks on a long unlabelled axis."""
     for axis, n, labels in ((ax.xaxis, n_k, cols), (ax.yaxis, n_q, rows)):
-        if labels or n <= MAX_TICKS:
-            axis.set_ticks(range(n), labels if labels else range(n))
+        if labels:  # a tick per labelled cell; "" leaves a cell unticked (e.g. every 10th)
+            ticked = [i for i, label in enumerate(labels) if label != ""]
+            axis.set_ticks(ticked, [labels[i] for i in ticked])
+        elif n <= MAX_TICKS:
+            axis.set_ticks(range(n), range(n))
         else:  # a long axis without labels (e.g. 80 time steps): a few round ticks
             axis.set_major_locator(MaxNLocator(nbins=8, integer=True))
     ax.tick_params(axis="x", labelrotation=45 if cols and max(map(len, cols)) > 3 else 0)
 
 
+def annotates(shape: tuple[int, int], annotate: bool | None) -> bool:
+    """Whether a ``(n_q, n_k)`` heatmap writes its weights in the cells: ``annotate``, or by
+    default when the matrix is at most 12 × 12."""
+    return annotate if annotate is not None else (shape[0] <= 12 and shape[1] <= 12)
+
+
 def annotate_cells(ax: Axes, matrix: np.ndarray, vmin: float, vmax: float,
                    annotate: bool | None) -> None:
     """Write each weight in its cell (by default when the matrix is at most 12 × 12)."""
-    if annotate is None:
-        annotate = matrix.shape[0] <= 12 and matrix.shape[1] <= 12
-    if annotate:
+    if annotates(matrix.shape, annotate):
         for (i, j), value in np.ndenumerate(matrix):
             ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
                     color=text_color(value, vmin, vmax))

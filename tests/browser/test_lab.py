@@ -6,7 +6,9 @@ the first heatmap explorer's first control (a slider by keyboard, or a dropdown;
 must be redrawn) and answers the quiz's first question right, then wrong (and the first
 question of every other kind the quiz has, so the radio, checkbox and number-box paths are
 all exercised). Chapter 02 also drives its alignment explorer: another sentence, then the
-dot-product score, each must redraw the heatmap.
+dot-product score, each must redraw the heatmap. Then every explorer of the chapter (step-
+throughs too) has each control moved a few times and back, and the time from the input event
+to the painted picture is measured (``explorer_latency.py``; ``make bench`` tabulates it).
 
 A last test presents the lecturer's copy of chapter 04 (``make lecturer``: the chapter with
 its speaker notes) as a jupyterlab-rise slideshow and drives its explorer on the slide. One
@@ -22,11 +24,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 import yaml
+from explorer_latency import LATENCY_BOUND_MS, measure_notebook, summary
 
 try:
     from playwright.sync_api import expect
@@ -382,9 +386,26 @@ def test_chapter_in_jupyterlab(page: Page, lab_server, notebook_name: str) -> No
     check_heatmap_explorer(notebook)
     if quiz == "02_seq2seq_attention":
         check_alignment_explorer(notebook)
+    check_explorer_latency(notebook, notebook_name)
     check_quiz(notebook, lab_server.quiz_dir, quiz)
     assert_no_widget_error(notebook)
     check_progress_recorded(quiz)
+
+
+def check_explorer_latency(notebook: Locator, notebook_name: str) -> None:
+    """Every explorer of the chapter answers every control: each is moved a few times and
+    back, and the time from the input event to the painted picture is measured (printed with
+    ``-s``; ``make bench`` tabulates it). Asserted: each explorer's pictures change, and their
+    median latency stays under a bound no busy machine crosses."""
+    records = measure_notebook(notebook, notebook_name)
+    assert records, "the chapter shows no explorer"
+    for record in records:
+        where = f"the {record['kind']} in cell {record['cell']}"
+        print(f"\n{notebook_name}, {where}: {summary(record['latencies_ms'])}")
+        assert record["latencies_ms"], f"{where}: no move of its controls changed its picture"
+        median = statistics.median(record["latencies_ms"])
+        assert median < LATENCY_BOUND_MS, (
+            f"{where}: a move takes {median:.0f} ms (median) to reach the screen")
 
 
 def check_progress_recorded(quiz: str) -> None:
