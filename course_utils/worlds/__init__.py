@@ -8,6 +8,8 @@ for them, their training and decoding loops, checkpoints.
 * ``captioning``    image captioning with attention;  ``reading``  a multi-hop memory network
 * ``relations``     chapter 05's two-relation task
 * ``training``      a training loop with a progress bar;  ``checkpoints``  safetensors + SHA-256
+* ``wordpiece``     chapter 11's WordPiece tokenizer;  ``pretrained``  all-MiniLM-L6-v2 rebuilt
+  from the course's encoder blocks, its weights read (SHA-256 checked) from an installed package
 
 Modules here import :mod:`course_utils.foundations`, :mod:`course_utils.mechanisms` and one
 another only.
