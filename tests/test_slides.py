@@ -5,9 +5,12 @@ note in the lecturer's copies (``make lecturer``) and in the offline decks (``ma
 
 from __future__ import annotations
 
+import base64
 import html
+import json
 import os
 import re
+import struct
 import sys
 from pathlib import Path
 
@@ -174,3 +177,128 @@ def test_a_heading_inside_a_text_cell_starts_a_new_cell():
     assert [c.source for c in split] == [
         "Intro text.", "## 2 · Next part\n\nBody.", cells[1].source,
         "<details><summary>S</summary>\n\n### inside\n</details>", "## Summary\n\nDone."]
+
+
+# --------------------------------------------------------------------------- tall slides
+def tiny_png(width: int, height: int) -> str:
+    """A PNG's first bytes (signature and IHDR), base64: all that the height estimate reads."""
+    header = (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR"
+              + struct.pack(">II", width, height) + bytes(9))
+    return base64.b64encode(header).decode()
+
+
+def shown_content(cells) -> tuple[list[str], list[str]]:
+    """What a deck of ``cells`` shows, in order: the non-blank lines of every shown cell (a long
+    code cell's folded end included; the "(cont.)" headings left out) and every output (a
+    quiz's questions one by one)."""
+    lines, outputs = [], []
+    for cell in cells:
+        if build_decks.slide_type(cell) in ("skip", "notes") or cell.id.startswith("cont-"):
+            continue
+        source = cell.source.split("\n")
+        folded = cell.metadata.get("course_deck", {}).get("folded")
+        if folded is not None:
+            source += folded.split("\n")
+        lines += [line for line in source if line.strip()]
+        for output in cell.get("outputs", []):
+            quiz = build_decks.quiz_items(output.get("data", {}).get("text/html", ""))
+            outputs += quiz[1] if quiz else [json.dumps(output, sort_keys=True)]
+    return lines, outputs
+
+
+def slide_of(cells) -> list[int]:
+    """The slide (counted from 0) each cell is on."""
+    kinds = [build_decks.slide_type(c) in ("slide", "subslide") for c in cells]
+    return [sum(kinds[:i + 1]) - 1 for i in range(len(cells))]
+
+
+def tall_chapter() -> list:
+    new = nbformat.v4
+    quiz = ("<div class='course-quiz'><h4>Quiz: Tall</h4><ol>"
+            + "".join(f"<li><p>Question {q}?</p><ul><li><b>a)</b> yes</li><li><b>b)</b> no</li>"
+                      f"</ul><details><summary>Show the answer</summary><p>a) {q}</p></details>"
+                      "</li>" for q in range(1, 9))
+            + "</ol></div>")
+    cells = [
+        new.new_markdown_cell("# Chapter 99 · Tall\n\nShort."),
+        new.new_markdown_cell("## 1 · Long text\n\n"
+                              + "\n\n".join(f"Paragraph {i}: " + "word " * 80 for i in range(12))
+                              + "\n\n1. first item\n2. second item"),
+        new.new_code_cell("\n".join(f"x{i} = {i}" for i in range(40)), outputs=[
+            new.new_output("stream", name="stdout", text="".join(f"row {i}\n" for i in range(20))),
+            new.new_output("display_data", data={"image/png": tiny_png(900, 600),
+                                                 "text/plain": "<Figure>"}),
+        ]),
+        new.new_markdown_cell("## Quiz"),
+        new.new_code_cell("show_quiz('99')", outputs=[
+            new.new_output("display_data", data={"text/html": quiz, "text/plain": "quiz"})]),
+        new.new_markdown_cell("## Summary\n\nDone."),
+    ]
+    for cell, kind in zip(cells, ["slide", "slide", "-", "slide", "-", "slide"], strict=True):
+        cell.metadata["slideshow"] = {"slide_type": kind}
+    return cells
+
+
+def test_a_tall_slide_becomes_several_and_nothing_is_lost():
+    cells = tall_chapter()
+    deck = build_decks.split_slides(cells)
+    nbformat.validate(nbformat.v4.new_notebook(cells=deck))
+    assert shown_content(deck) == shown_content(cells)       # every line and output, in order
+    slides = slide_of(deck)
+    assert slides[-1] + 1 > 4 + 3, "the long text, the code and the quiz are each split"
+    assert [c.source for c in deck if c.id.startswith("cont-")][:1] == ["### 1 · Long text (cont.)"]
+    assert "### Quiz: Tall (cont.)" in [c.source for c in deck]
+    # the code is folded after SHOWN_CODE lines, its outputs on slides after it
+    code = next(c for c in deck if c.source.startswith("x0 = 0"))
+    assert len(code.source.split("\n")) == build_decks.SHOWN_CODE and not code.outputs
+    assert code.metadata["course_deck"]["folded_lines"] == 40 - build_decks.SHOWN_CODE
+    rest = [c for c in deck if c.metadata.get("transient", {}).get("remove_source")]
+    assert rest and all(c.cell_type == "code" and c.outputs for c in rest)
+    # each slide's estimate fits (no single unit here is taller than a slide)
+    for number in set(slides):
+        shown = [c for c, s in zip(deck, slides, strict=True) if s == number]
+        assert sum(u.height for i in range(len(shown))
+                   for u in build_decks.cell_units(shown, i)) <= build_decks.SLIDE_BUDGET
+    # a later slide of the quiz goes on numbering, without the quiz's own title
+    parts = [c.outputs[0]["data"]["text/html"] for c in deck
+             if c.cell_type == "code" and "course-quiz" in str(c.outputs)]
+    assert len(parts) >= 2 and "<h4>" in parts[0] and "<h4>" not in parts[1]
+    assert re.search(r'<ol start="\d+">', parts[1])
+    # the first slide keeps the cells' ids and types; a short slide is not touched
+    assert deck[0] == cells[0] and deck[-1] == cells[-1]
+    assert [c.id for c in deck] == list(dict.fromkeys(c.id for c in deck))  # ids unique
+
+
+def test_nothing_splits_a_slide_that_fits():
+    new = nbformat.v4
+    cells = [new.new_markdown_cell("# Chapter 99"), new.new_code_cell("x = 1")]
+    cells[0].metadata["slideshow"] = {"slide_type": "slide"}
+    assert build_decks.split_slides(cells) == cells
+
+
+def test_markdown_blocks_never_cut_code_maths_or_details():
+    source = ("Intro.\n\n```python\nx = 1\n\ny = 2\n```\n\n$$a =\n\nb$$\n\n"
+              "<details><summary>S</summary>\n\nhidden\n</details>\n\n- one\n- two\n  more")
+    lines = source.split("\n")
+    blocks = ["\n".join(lines[a:b]).strip() for a, b in build_decks.markdown_blocks(source)]
+    assert blocks == ["Intro.", "```python\nx = 1\n\ny = 2\n```", "$$a =\n\nb$$",
+                      "<details><summary>S</summary>\n\nhidden\n</details>", "- one",
+                      "- two\n  more"]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_every_chapters_deck_shows_everything(path):
+    """The split deck of every chapter shows every line and output its slides had, and has
+    as many slides with the lecturer's notes in as without (``slide_count``, the browser
+    test's count, is taken on the learner's notebook)."""
+    learner = nbformat.read(path, as_version=4)
+    deck = build_decks.split_slides(learner.cells)
+    assert shown_content(deck) == shown_content(learner.cells)
+    lecturer = tag_slides.lecturer_copy(learner, tag_slides.chapter_plan(path))
+    split = build_decks.split_slides(lecturer.cells)
+    assert build_decks.slide_count(learner) == sum(
+        build_decks.slide_type(c) in ("slide", "subslide") for c in split)
+    before = {c.id: lecturer.cells[i - 1].id for i, c in enumerate(lecturer.cells)
+              if tag_slides.is_speaker_notes(c)}
+    assert {c.id: split[i - 1].id for i, c in enumerate(split)
+            if tag_slides.is_speaker_notes(c)} == before   # each note after its heading

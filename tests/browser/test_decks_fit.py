@@ -2,8 +2,10 @@
 walked with the right arrow's ``Reveal.next()`` (linear navigation: the vertical sub-slides
 too, in order) and nothing on it may reach below the screen's bottom or past its right edge,
 nor be cut by a box that scrolls (a long code cell or a wide equation). Heights and widths are
-measured in screen pixels, after reveal.js has scaled the slide. The worst slide of each deck
-is printed (``pytest -s``)."""
+measured in screen pixels, after reveal.js has scaled the slide. Nor may any slide be shrunk
+(``fitSlide``'s CSS zoom) below ``LEGIBLE_FIT`` of its full size, unreadable from the back of a
+room: ``build_decks.split_slides`` splits the tall ones. The worst and the most shrunk slide of
+each deck are printed (``pytest -s``)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from web_export import chapters
 VIEWPORT = {"width": 1280, "height": 800}
 LOAD_TIMEOUT_MS = 20_000
 SLACK_PX = 2  # sub-pixel rounding of the scaled slide
-LEGIBLE_FIT = 0.6  # a slide shrunk more than this is listed (hard to read from the back)
+LEGIBLE_FIT = 0.6  # a slide shrunk more than this fails (hard to read from the back)
 
 # The current slide's extent on the screen: the lowest bottom and rightmost right edge of
 # anything drawn on it (hidden notes and empty boxes aside), and how much a box that clips
@@ -29,6 +31,7 @@ EXTENT_JS = """
   let bottom = 0, right = 0, hidden = 0, hiddenWhat = '';
   for (const el of [slide, ...slide.querySelectorAll('*')]) {
     if (el.closest('aside.notes, mjx-assistive-mml')) continue;
+    if (el.closest('details:not([open]) > :not(summary)')) continue;  // folded away
     const r = el.getBoundingClientRect();
     if (r.width === 0 || r.height === 0) continue;
     const style = getComputedStyle(el);
@@ -92,10 +95,11 @@ def test_every_slide_fits_the_screen(offline_page, built_site: Path, path: Path)
           f"hidden {worst['hidden']:.0f} ({worst['hiddenWhat']})")
     small = [f"{s['h']}.{s['v']} {s['heading'][:30]!r} {s['fit']:.2f}"
              for s in slides if s["fit"] < LEGIBLE_FIT]
-    if small:  # long cells: candidates to split or to leave to the notebook
+    if small:  # long cells that build_decks.split_slides did not split enough
         print(f"  shrunk below {LEGIBLE_FIT}: {small}")
     bad = [f"{s['h']}.{s['v']} {s['heading']!r}: {overflow(s):.0f} px"
            + (f" hidden in {s['hiddenWhat']}" if s["hidden"] > SLACK_PX else "")
            for s in slides if overflow(s) > SLACK_PX]
     assert not bad, f"{path.stem}: slides that do not fit 1280 × 800: {bad}"
+    assert not small, f"{path.stem}: slides shrunk below {LEGIBLE_FIT} of full size: {small}"
     assert page.blocked == [], f"the deck tried the network: {page.blocked}"
