@@ -292,6 +292,7 @@ class HeatmapExplorer(Explorer):
         # (shape, labels) → the still pixels and the cell labels' places drawn for them: a
         # sentence picked again costs a repaint, not a drawing of the axes.
         self._backgrounds: OrderedDict[tuple, tuple[object, list]] = OrderedDict()
+        self._base: object | None = None  # the still pixels without the ticks
         super().__init__(compute, controls, figsize, dpi)
 
     # ----------------------------------------------------------------------- drawing
@@ -360,7 +361,15 @@ class HeatmapExplorer(Explorer):
             self._backgrounds.move_to_end(key)
             self._background, self._label_pixels = self._backgrounds[key]
             return
-        self._keep_still_parts()
+        if self._base is None:  # the first drawing: lay out, draw everything, then the base
+            self._keep_still_parts()
+            self._base = self._still_pixels_without_ticks()
+        else:  # new labels: the base, with only the axes' ticks and labels drawn on it
+            canvas = self.figure.canvas
+            canvas.restore_region(self._base)
+            for axis in (self.ax.xaxis, self.ax.yaxis):
+                self.figure.draw_artist(axis)
+            self._background = canvas.copy_from_bbox(self.figure.bbox)
         if self._sprites is None and self._texts:
             self._sprites = _LabelSprites(self.figure.dpi, self._texts[0].get_fontproperties())
         height = self.figure.canvas.get_width_height()[1]
@@ -370,6 +379,19 @@ class HeatmapExplorer(Explorer):
         self._backgrounds[key] = (self._background, self._label_pixels)
         if len(self._backgrounds) > BACKGROUNDS_KEPT:
             self._backgrounds.popitem(last=False)  # the least recently shown labels
+
+    def _still_pixels_without_ticks(self) -> object:
+        """The still pixels without the heatmap's ticks and axis labels (the part that new
+        labels change): a relabel draws only those on them, not the whole figure."""
+        axes = (self.ax.xaxis, self.ax.yaxis)
+        for axis in axes:
+            axis.set_visible(False)
+        self.figure.canvas.draw()
+        base = self.figure.canvas.copy_from_bbox(self.figure.bbox)
+        for axis in axes:
+            axis.set_visible(True)
+        self.figure.canvas.restore_region(self._background)  # the canvas as it was
+        return base
 
     def _paint_extra(self, pixels: np.ndarray) -> None:
         for text, (row, col) in zip(self._texts, self._label_pixels, strict=True):
