@@ -1,8 +1,8 @@
-"""Chapter 08's figures: the NTM's step and the Part I recap.
+"""Chapter 08's figures: the NTM's step, its six stages as a step-through, and the Part I recap.
 
 Checked by what they hold (labelled boxes, the course's names, the weights drawn as bars and
-printed, the memory shown), not by their pixels; the replayed step is checked against
-``NTM.forward``.
+printed, the memory shown, what each stage fills in), not by their pixels; the replayed step is
+checked against ``NTM.forward``.
 """
 
 from __future__ import annotations
@@ -11,19 +11,29 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import base64  # noqa: E402
+
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from course_utils.learner.figures.chapter_08 import (  # noqa: E402
+    BAR_W,
     RECAP_ROWS,
+    STAGES,
     TOP_ROWS,
     NTMStep,
+    draw_ntm_stage,
     draw_ntm_step,
     draw_part_one_recap,
+    erased_memory,
+    ntm_stages,
     ntm_step,
+    stage_notes,
 )
+from course_utils.learner.figures.step_through import StepThrough  # noqa: E402
 from course_utils.mechanisms.ntm import NTM, read, write  # noqa: E402
 from course_utils.worlds.toy_tasks import copy_task_batch  # noqa: E402
 
@@ -101,17 +111,26 @@ def test_the_step_names_the_course_parts(step):
                      "output"}
 
 
+def bar_widths(fig: Figure, gid: str) -> list[float] | None:
+    """The weights drawn as the bars ``gid`` (a bar's length over :data:`BAR_W`), or None."""
+    bars = [c for ax in fig.axes for c in ax.collections if c.get_gid() == gid]
+    if not bars:
+        return None
+    assert len(bars) == 1
+    return [np.ptp(path.vertices[:, 0]) / BAR_W for path in bars[0].get_paths()]
+
+
+def printed(fig: Figure, gid: str) -> list[str]:
+    return [t.get_text() for ax in fig.axes for t in ax.texts if t.get_gid() == gid]
+
+
 def test_both_heads_weights_are_the_bars_and_the_printed_numbers(step):
     fig = draw_ntm_step(step)
     for gid, weights in (("write_weights", step.write_weights),
                          ("read_weights", step.read_weights)):
-        axes = [ax for ax in fig.axes if any(p.get_gid() == gid for p in ax.patches)]
-        assert len(axes) == 1
-        bars = [p for p in axes[0].patches if p.get_gid() == gid]
-        assert [b.get_width() for b in bars] == pytest.approx(weights.tolist())
-        printed = [t.get_text() for t in axes[0].texts if t.get_gid() == gid]
+        assert bar_widths(fig, gid) == pytest.approx(weights.tolist())
         top = weights.argsort(descending=True, stable=True)[:TOP_ROWS].tolist()
-        assert printed == [f"row {i}: {weights[i]:.2f}" for i in top]
+        assert printed(fig, gid) == [f"row {i}: {weights[i]:.2f}" for i in top]
 
 
 def test_the_memory_and_the_vectors_hold_the_real_numbers(step):
@@ -155,3 +174,91 @@ def test_figures_close_cleanly(step, model):
     for fig in (draw_ntm_step(step), draw_part_one_recap(model)):
         plt.close(fig)
     assert plt.get_fignums() == before
+
+
+# ------------------------------------------------------------- the six stages, stepped
+@pytest.fixture(scope="module")
+def walk(model, sequence):
+    walk = ntm_stages(ntm_step(model, sequence, 3), "a test caption")
+    yield walk
+    walk.set(step=1)
+    plt.close("all")
+
+
+def images(fig: Figure) -> dict:
+    return {im.get_gid(): np.asarray(im.get_array()) for ax in fig.axes for im in ax.images}
+
+
+def now(fig: Figure) -> set[str]:
+    """The boxes outlined as this stage's own."""
+    return {p.get_gid() for ax in fig.axes for p in ax.patches
+            if p.get_edgecolor()[:3] == pytest.approx((1.0, 0x7F / 255, 0x0E / 255))}
+
+
+def test_the_erase_then_the_add_give_the_written_memory(step):
+    erased = erased_memory(step)
+    assert torch.allclose(erased + step.write_weights[:, None] * step.add[None], step.memory)
+    assert torch.allclose(erased, step.memory_before * (1 - step.write_weights[:, None]
+                                                        * step.erase[None]))
+
+
+def test_the_step_through_has_six_stages_and_saves_stage_1(walk):
+    assert isinstance(walk, StepThrough) and walk.step == 1
+    assert walk.steps == STAGES and len(STAGES) == 6
+    slider = walk.controls["step"]
+    assert (slider.min, slider.max, slider.value) == (1, 6, 1)
+    assert printed(walk.figure, "title")[0].startswith("Stage 1 of 6 (t = 3) · the controller")
+    bundle = walk._repr_mimebundle_()
+    assert base64.b64decode(bundle["image/png"]) == walk.default_png
+    assert bundle["text/plain"] == "Step-through (run the notebook to move the controls)"
+
+
+def test_each_stage_fills_in_what_the_step_has_computed_by_then(walk):
+    step = walk.numbers
+    memory = {1: step.memory_before, 2: step.memory_before, 3: erased_memory(step),
+              4: step.memory, 5: step.memory, 6: step.memory}
+    own = {1: {"x", "read_prev", "controller"}, 2: {"write_head"},
+           3: {"memory_frame"}, 4: {"memory_frame"}, 5: {"read_head", "read_vector"},
+           6: {"output"}}
+    try:
+        for stage in (1, 2, 3, 4, 5, 6):
+            walk.set(step=stage)
+            fig = walk.figure
+            assert printed(fig, "title")[0].startswith(f"Stage {stage} of 6 (t = 3) · ")
+            assert printed(fig, "note") == [stage_notes(step)[stage - 1]]
+            shown = images(fig)
+            assert torch.allclose(torch.as_tensor(shown["memory"]), memory[stage])
+            assert ("e" in shown and "a" in shown) == (stage >= 2)
+            assert ("read_vector" in shown) == (stage >= 5)
+            assert ("output" in shown) == (stage >= 6)
+            assert shown["x"][0].tolist() == pytest.approx(step.x.tolist())
+            write, read = bar_widths(fig, "write_weights"), bar_widths(fig, "read_weights")
+            assert (write is not None) == (stage >= 2) and (read is not None) == (stage >= 5)
+            if write is not None:
+                assert write == pytest.approx(step.write_weights.tolist())
+            if read is not None:
+                assert read == pytest.approx(step.read_weights.tolist())
+            assert now(fig) == own[stage], stage
+    finally:
+        walk.set(step=1)
+
+
+def test_the_stage_notes_print_the_real_numbers(step):
+    notes = stage_notes(step)
+    row_w, row_r = int(step.write_weights.argmax()), int(step.read_weights.argmax())
+    assert len(notes) == 6
+    assert f"row {row_w} ({step.write_weights[row_w]:.2f})" in notes[1]
+    assert f"row {row_r} ({step.read_weights[row_r]:.2f})" in notes[4]
+    change = (step.memory - erased_memory(step)).abs().max()
+    assert f"up to {change:.2f}" in notes[3]
+    bits = "".join("1" if p > 0.5 else "0" for p in torch.sigmoid(step.output).tolist())
+    assert bits in notes[5]
+
+
+def test_the_stages_refuse_bad_arguments(step):
+    fig = Figure()
+    for stage in (0, 7, True, 2.0):
+        with pytest.raises(ValueError, match="stage must be in 1 … 6"):
+            draw_ntm_stage(fig, stage, step)
+    with pytest.raises(TypeError, match="NTMStep"):
+        ntm_stages(object())
