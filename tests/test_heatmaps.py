@@ -681,3 +681,22 @@ def same_picture(png: bytes, other: bytes) -> bool:
         return False
     differ = (a != b).any(axis=-1)
     return np.abs(a - b).max() <= 2 and differ.mean() < 1e-3
+
+
+def test_a_panel_explorer_reshaped_draws_the_picture_a_whole_drawing_gives():
+    """New shapes redraw only the panels' ticks over the kept base; shapes seen before reuse
+    their kept background: both the same picture as drawing the whole figure."""
+    def panels(n):
+        weights = torch.softmax(SCORES[:n, :n], -1)
+        return [Frame(weights, f"{n} rows"), Frame(weights.T, "transposed")]
+
+    explorer = PanelExplorer(panels, {"n": w.IntSlider(value=4, min=2, max=5)},
+                             [Panel("k", "q"), Panel("q", "k")], colorbar=True)
+    first = {}
+    for n in (3, 5, 2, 4, 3):
+        explorer.set(n=n)
+        shown = bytes(explorer.image.value)
+        first.setdefault(n, shown)
+        assert same_picture(shown, first[n])
+        explorer._keep_still_parts()  # the whole figure drawn
+        assert same_picture(explorer._paint(), shown), f"{n} rows: other pixels"

@@ -162,6 +162,7 @@ class Explorer:
             # live frame are drawn with it, not with a value the slider cannot hold.
             snap_to_step(control)
         self.update_times_ms: list[float] = []
+        self._base: object | None = None  # the still pixels without the ticks (see below)
         # A bare Figure (not pyplot's): it is never shown by the inline backend, only rendered.
         self.figure = Figure(figsize=figsize, dpi=dpi)
         FigureCanvasAgg(self.figure)
@@ -198,6 +199,29 @@ class Explorer:
         canvas = self.figure.canvas
         canvas.draw()
         self.figure.set_layout_engine("none")  # freeze the layout: redraws only repaint
+        self._background = canvas.copy_from_bbox(self.figure.bbox)
+
+    def _keep_ticked_parts(self, axes: Sequence[object]) -> None:
+        """Keep the still pixels after the ticks of ``axes`` changed (new labels, a new
+        shape). The first time, everything is drawn (and laid out), and so is a base: the
+        still pixels without those axes' ticks and axis labels. Later, only the ticks and
+        axis labels are drawn on the base: the rest of the figure (colour bars, titles of
+        still parts, other axes) is not drawn again."""
+        canvas, axis_artists = self.figure.canvas, [a for ax in axes for a in (ax.xaxis,
+                                                                               ax.yaxis)]
+        if self._base is None:
+            self._keep_still_parts()
+            for axis in axis_artists:
+                axis.set_visible(False)
+            canvas.draw()
+            self._base = canvas.copy_from_bbox(self.figure.bbox)
+            for axis in axis_artists:
+                axis.set_visible(True)
+            canvas.restore_region(self._background)  # the canvas as it was
+            return
+        canvas.restore_region(self._base)
+        for axis in axis_artists:
+            self.figure.draw_artist(axis)
         self._background = canvas.copy_from_bbox(self.figure.bbox)
 
     def _paint(self) -> bytes:
@@ -292,7 +316,6 @@ class HeatmapExplorer(Explorer):
         # (shape, labels) → the still pixels and the cell labels' places drawn for them: a
         # sentence picked again costs a repaint, not a drawing of the axes.
         self._backgrounds: OrderedDict[tuple, tuple[object, list]] = OrderedDict()
-        self._base: object | None = None  # the still pixels without the ticks
         super().__init__(compute, controls, figsize, dpi)
 
     # ----------------------------------------------------------------------- drawing
@@ -361,15 +384,7 @@ class HeatmapExplorer(Explorer):
             self._backgrounds.move_to_end(key)
             self._background, self._label_pixels = self._backgrounds[key]
             return
-        if self._base is None:  # the first drawing: lay out, draw everything, then the base
-            self._keep_still_parts()
-            self._base = self._still_pixels_without_ticks()
-        else:  # new labels: the base, with only the axes' ticks and labels drawn on it
-            canvas = self.figure.canvas
-            canvas.restore_region(self._base)
-            for axis in (self.ax.xaxis, self.ax.yaxis):
-                self.figure.draw_artist(axis)
-            self._background = canvas.copy_from_bbox(self.figure.bbox)
+        self._keep_ticked_parts([self.ax])
         if self._sprites is None and self._texts:
             self._sprites = _LabelSprites(self.figure.dpi, self._texts[0].get_fontproperties())
         height = self.figure.canvas.get_width_height()[1]
@@ -379,19 +394,6 @@ class HeatmapExplorer(Explorer):
         self._backgrounds[key] = (self._background, self._label_pixels)
         if len(self._backgrounds) > BACKGROUNDS_KEPT:
             self._backgrounds.popitem(last=False)  # the least recently shown labels
-
-    def _still_pixels_without_ticks(self) -> object:
-        """The still pixels without the heatmap's ticks and axis labels (the part that new
-        labels change): a relabel draws only those on them, not the whole figure."""
-        axes = (self.ax.xaxis, self.ax.yaxis)
-        for axis in axes:
-            axis.set_visible(False)
-        self.figure.canvas.draw()
-        base = self.figure.canvas.copy_from_bbox(self.figure.bbox)
-        for axis in axes:
-            axis.set_visible(True)
-        self.figure.canvas.restore_region(self._background)  # the canvas as it was
-        return base
 
     def _paint_extra(self, pixels: np.ndarray) -> None:
         for text, (row, col) in zip(self._texts, self._label_pixels, strict=True):
@@ -549,6 +551,7 @@ class PanelExplorer(Explorer):
         self._labels = [(f.row_labels, f.col_labels) for f in frames]
         self._moving = [artist for ax in self.axes for artist in (ax.images[0], ax.title)]
         self._backgrounds: OrderedDict[tuple, object] = OrderedDict()  # a new figure
+        self._base = None
         self._keep_background()
 
     def _update(self, frames: list[Frame]) -> None:
@@ -579,7 +582,7 @@ class PanelExplorer(Explorer):
             self._backgrounds.move_to_end(key)
             self._background = self._backgrounds[key]
             return
-        self._keep_still_parts()
+        self._keep_ticked_parts(self.axes)
         self._backgrounds[key] = self._background
         if len(self._backgrounds) > BACKGROUNDS_KEPT:
             self._backgrounds.popitem(last=False)
