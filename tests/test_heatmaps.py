@@ -688,7 +688,9 @@ def test_a_panel_explorer_reshaped_draws_the_picture_a_whole_drawing_gives():
     their kept background: both the same picture as drawing the whole figure."""
     def panels(n):
         weights = torch.softmax(SCORES[:n, :n], -1)
-        return [Frame(weights, f"{n} rows"), Frame(weights.T, "transposed")]
+        words = [f"w{i}" for i in range(n)]  # labels as a list, as a chapter gives them
+        return [Frame(weights, f"{n} rows", row_labels=words, col_labels=words),
+                Frame(weights.T, "transposed")]
 
     explorer = PanelExplorer(panels, {"n": w.IntSlider(value=4, min=2, max=5)},
                              [Panel("k", "q"), Panel("q", "k")], colorbar=True)

@@ -527,7 +527,9 @@ class PanelExplorer(Explorer):
             raise ValueError(f"compute returned {len(result)} heatmaps for "
                              f"{len(self.panels)} panels")
         frames = [r if isinstance(r, Frame) else Frame(r) for r in result]
-        return [Frame(as_matrix(f.weights), f.title, f.row_labels, f.col_labels)
+        return [Frame(as_matrix(f.weights), f.title,
+                      None if f.row_labels is None else tuple(map(str, f.row_labels)),
+                      None if f.col_labels is None else tuple(map(str, f.col_labels)))
                 for f in frames]
 
     def _draw_first(self, frames: list[Frame]) -> None:
