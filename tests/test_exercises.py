@@ -1214,3 +1214,66 @@ def test_the_new_exercises_are_asked_and_the_old_ones_gone(chapter, name):
     for old in ("attention_to_pixels", "causal_mask(n)", "split_heads(x, h)",
                 "concat_heads(heads)"):
         assert old not in text, (chapter, old)
+
+
+# ------------------------------------------------------------------ chapter 11
+def ref_wordpiece_ids(word, vocab):
+    ids, start = [], 0
+    while start < len(word):
+        for end in range(len(word), start, -1):
+            piece = ("##" if start else "") + word[start:end]
+            if piece in vocab:
+                break
+        else:
+            return torch.tensor([vocab["[UNK]"]])
+        ids.append(vocab[piece])
+        start = end
+    return torch.tensor(ids, dtype=torch.long)
+
+
+def ref_sentence_embedding(hidden, mask):
+    m = mask.to(hidden.dtype).unsqueeze(-1)
+    mean = (hidden * m).sum(dim=1) / m.sum(dim=1)
+    return mean / mean.norm(dim=-1, keepdim=True)
+
+
+def test_wordpiece_ids_right_and_wrong():
+    from course_utils.learner.exercises.chapter_11 import _cut
+
+    assert check_exercise("wordpiece_ids", ref_wordpiece_ids).passed
+    assert_wrong(check_exercise("wordpiece_ids",
+                                lambda w, v: torch.tensor(_cut(w, v, longest=False))), "LONGEST")
+    assert_wrong(check_exercise("wordpiece_ids",
+                                lambda w, v: torch.tensor(_cut(w, v, continuation=""))), '"##"')
+    assert_wrong(check_exercise("wordpiece_ids",
+                                lambda w, v: torch.tensor(_cut(w, v, first="##"))), "first piece")
+    assert_wrong(check_exercise("wordpiece_ids",
+                                lambda w, v: torch.tensor(_cut(w, v, partial=True))), "WHOLE word",
+                 case=6)
+    assert_wrong(check_exercise("wordpiece_ids", lambda w, v: torch.tensor([_cut(w, v)])),
+                 "1-d tensor")
+    assert_wrong(check_exercise("wordpiece_ids", lambda w, v: _cut(w, v)), "torch.Tensor")
+    result = check_exercise("wordpiece_ids", lambda w, v: torch.tensor(_cut(w, v)))
+    assert result.passed and "vocab of 28 pieces" not in result.message
+
+
+def test_sentence_embedding_right_and_wrong():
+    F = torch.nn.functional
+    assert check_exercise("sentence_embedding", ref_sentence_embedding).passed
+    # the sum, normalised, is the mean normalised: the same direction, so it is right
+    assert check_exercise("sentence_embedding",
+                          lambda h, m: F.normalize((h * m[..., None]).sum(1), dim=-1)).passed
+    assert_wrong(check_exercise("sentence_embedding", lambda h, m: F.normalize(h.mean(1), dim=-1)),
+                 "padding was averaged in")
+    assert_wrong(check_exercise("sentence_embedding",
+                                lambda h, m: (h * m[..., None]).sum(1) / m.sum(1, keepdim=True)),
+                 "not yet divided by its length")
+    assert_wrong(check_exercise("sentence_embedding", lambda h, m: F.normalize(h[:, 0], dim=-1)),
+                 "[CLS]")
+    assert_wrong(check_exercise("sentence_embedding",
+                                lambda h, m: ref_sentence_embedding(h, ~m)), "inverted")
+    assert_wrong(check_exercise("sentence_embedding",
+                                lambda h, m: F.normalize((h * m[..., None]).sum(1), dim=0)),
+                 "over the batch")
+    assert_wrong(check_exercise("sentence_embedding", lambda h, m: ref_sentence_embedding(h, m)
+                                .sum(-1)), "shape")

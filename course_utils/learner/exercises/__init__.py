@@ -22,6 +22,7 @@ from . import (  # noqa: F401  (each chapter registers its exercises when import
     chapter_08,
     chapter_09,
     chapter_10,
+    chapter_11,
 )
 from .engine import (
     DEFAULT_TIMEOUT,

@@ -12,7 +12,7 @@ top to bottom. Whatever the function does (raise anything, return anything, neve
 the checker answers: each case has a time limit (:data:`DEFAULT_TIMEOUT` seconds, or
 ``$COURSE_EXERCISE_TIMEOUT``, or ``check_exercise(..., timeout=...)``).
 
-The exercises themselves live one module per chapter (``chapter_01`` … ``chapter_10``); each
+The exercises themselves live one module per chapter (``chapter_01`` … ``chapter_11``); each
 hands its exercises to :func:`register` with the chapter's name, from which
 :data:`EXERCISE_CHAPTERS` follows. The diagnoses several chapters share are here.
 """
