@@ -308,6 +308,19 @@ QUOTES: list[Quote] = [
     Quote("10", "arithmetic saved by the cache",
           r"the arithmetic saved, counted: {}× at 16 words, {}× at 96",
           r"× less arithmetic {}× {_}× {_}× {}×"),
+    # ---- 11 · Inside a real Transformer
+    Quote("11", "words of the notes", r"Of {} words, {} whole, {} cut, {} `\[UNK\]`",
+          r"^{} words: {} whole, {} cut into pieces, {} \[UNK\]"),
+    Quote("11", "retrieval", r"Titles {}% / {}% \(top-1 / top-3\), with the notes' text {}% / {}%; "
+                             r"chance {}% / {}%",
+          r"titles {}% {}%\n title \+ text {}% {}%\n chance \(a random ranking\) {}% {}%"),
+    Quote("11", "parameters", r"{}% of the {} parameters are the word embeddings",
+          r"^word embeddings \(30,522 × 384\) {_} {}%[^$]*?^total {}"),
+    Quote("11", "positional heads", r"previous token \({}%\), 1 on the next \({}%\)",
+          r"strongest previous-token head: layer 1, head 3, {}%\nstrongest next-token head: "
+          r"layer 2, head 9, {}%"),
+    Quote("11", "paraphrases", r"Paraphrases at {} and {}, the cat ≤ {}",
+          r"paraphrases: softmax pair {}, memory pair {}; the cat with any other ≤ {}"),
 ]
 
 

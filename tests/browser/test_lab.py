@@ -45,7 +45,8 @@ NOTEBOOKS = ["01_attention_and_memory.ipynb", "02_seq2seq_attention.ipynb",
              "03_attention_applications.ipynb", "04_self_attention.ipynb",
              "05_multi_head_attention.ipynb", "06_positional_encoding.ipynb",
              "07_transformer_encoder.ipynb", "08_neural_turing_machines.ipynb",
-             "09_the_cost_of_attention.ipynb", "10_transformer.ipynb"]
+             "09_the_cost_of_attention.ipynb", "10_transformer.ipynb",
+             "11_pretrained_transformer.ipynb"]
 
 LOAD_TIMEOUT_MS = 60_000     # JupyterLab's page load and the kernel start
 RUN_ALL_TIMEOUT_MS = 180_000  # 01 trains tiny models (~30 s on a CPU); 02 loads checkpoints
