@@ -43,27 +43,37 @@ import ipywidgets as _w
 from course_utils.learner.explorers import Explorer as _HE
 
 def _sweep(control, n=20):
+    # Values a hand would give the control: a dropdown's entries (three times), a slider's
+    # steps (at most n of them, evenly spread; a log slider's are powers of its base).
     if isinstance(control, _w.Dropdown):
         return [o[1] if isinstance(o, tuple) else o for o in control.options] * 3
     if isinstance(control, _w.Checkbox):
         return [True, False] * 5
-    return list(_np.linspace(control.min, control.max, n))
+    steps = _np.arange(control.min, control.max + control.step / 2, control.step)
+    steps = steps[_np.linspace(0, len(steps) - 1, min(n, len(steps))).round().astype(int)]
+    if isinstance(control, _w.FloatLogSlider):
+        return [float(control.base ** e) for e in steps]
+    return [type(control.value)(v) for v in steps]
 
-_found = {}
+_found = {}  # id → [its name, the explorer, the execution count of the cell that shows it]
+for _count, _value in dict(globals().get("Out", {})).items():   # a cell's last expression
+    if isinstance(_value, _HE):
+        _found.setdefault(id(_value), [None, _value, _count])
 for _name, _value in list(globals().items()):
-    if isinstance(_value, _HE) and not _name.startswith("_") and id(_value) not in _found:
-        _found[id(_value)] = (_name, _value)
+    if isinstance(_value, _HE) and not _name.startswith("_"):
+        _record = _found.setdefault(id(_value), [None, _value, None])
+        _record[0] = _record[0] or _name
 _report = []
-for _name, _ex in _found.values():
+for _name, _ex, _count in _found.values():
     _ex.redraw()  # warm-up
     _ex.update_times_ms.clear()
     for _control in _ex.controls.values():
         _start = _control.value
         for _v in _sweep(_control):
-            _exact = isinstance(_control, (_w.Dropdown, _w.Checkbox))
-            _control.value = _v if _exact else type(_start)(_v)
+            _control.value = _v
         _control.value = _start
-    _report.append({"explorer": _name, "kind": _ex.kind, "times": list(_ex.update_times_ms)})
+    _report.append({"explorer": _name or _ex.kind, "kind": _ex.kind, "shown_in": _count,
+                    "times": list(_ex.update_times_ms)})
 print("BENCH" + _json.dumps(_report))
 """
 
@@ -93,15 +103,16 @@ def stats(times: list[float]) -> str:
     return f"{len(times)} | {statistics.median(times):.1f} | {p95:.1f} | {max(times):.1f}"
 
 
-def explorer_cells(path: Path, names: list[str]) -> dict[str, int]:
-    """The index of the cell that makes each explorer: the first cell that assigns it."""
+def explorer_cell(path: Path, record: dict) -> int:
+    """The index of the cell that shows the explorer: the cell whose last expression it was
+    (the notebook ran top to bottom, so execution count k is the k-th code cell), else the
+    first cell that assigns its name; -1 when neither is known."""
     cells = nbformat.read(path, as_version=4).cells
-    found = {}
-    for name in names:
-        assigns = re.compile(rf"^{re.escape(name)}\s*=", re.MULTILINE)
-        found[name] = next((i for i, cell in enumerate(cells)
-                            if cell.cell_type == "code" and assigns.search(cell.source)), -1)
-    return found
+    code = [i for i, cell in enumerate(cells) if cell.cell_type == "code"]
+    if record.get("shown_in") and record["shown_in"] <= len(code):
+        return code[record["shown_in"] - 1]
+    assigns = re.compile(rf"^{re.escape(record['explorer'])}\s*=", re.MULTILINE)
+    return next((i for i in code if assigns.search(cells[i].source)), -1)
 
 
 def browser_latencies(notebooks: list[Path]) -> dict[tuple[str, int], list[float]] | str:
@@ -146,10 +157,9 @@ def main(argv: list[str]) -> int:
           "max (ms) | browser moves | browser median (ms) | browser max (ms) |")
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for path, (seconds, records) in kernel.items():
-        cells = explorer_cells(path, [record["explorer"] for record in records])
         for i, record in enumerate(records or [{"explorer": "–", "kind": "", "times": []}]):
             run = f"{seconds:.1f}" if i == 0 else ""
-            seen = latencies.get((path.stem, cells.get(record["explorer"], -1))) \
+            seen = latencies.get((path.stem, explorer_cell(path, record))) \
                 if isinstance(latencies, dict) else None
             print(f"| {path.stem if i == 0 else ''} | {run} | `{record['explorer']}` "
                   f"| {stats(record['times'])} | {browser_stats(seen)} |", flush=True)
