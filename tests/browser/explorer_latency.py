@@ -89,9 +89,10 @@ def move_once(control: Locator, kind: str, forward: bool) -> None:
 
 
 def timed_move(image: Locator, box: Locator, control: Locator, kind: str,
-               forward: bool) -> float | None:
-    """Make one move; the ms from its input event to the painted picture, or None when the
-    picture did not change."""
+               forward: bool) -> dict[str, float] | None:
+    """Make one move; the ms from its input event to the new picture's ``src`` (``to_src``)
+    and to the frame that paints it (``to_paint``), or None when the picture did not
+    change."""
     page = image.page
     page.evaluate(ARM_JS, [image.element_handle(), box.element_handle()])
     move_once(control, kind, forward)
@@ -108,7 +109,8 @@ def timed_move(image: Locator, box: Locator, control: Locator, kind: str,
         page.wait_for_function(PAINTED_JS, timeout=PAINT_TIMEOUT_MS, polling="raf")
     record = page.evaluate("() => window.__courseLatency")
     assert "input" in record, "the move's input event never reached the explorer"
-    return record["painted"] - record["input"]
+    return {"to_src": record["src"] - record["input"],
+            "to_paint": record["painted"] - record["input"]}
 
 
 def controls_of(box: Locator) -> list[tuple[Locator, str]]:
@@ -139,7 +141,7 @@ def measure_explorer(image: Locator, moves: int = MOVES_PER_CONTROL) -> list[flo
         for forward in [not at_max] * moves + [at_max] * moves:  # there and back
             latency = timed_move(image, box, control, kind, forward)
             if latency is not None:
-                latencies.append(latency)
+                latencies.append(latency["to_paint"])
     return latencies
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from explorer_latency import explorer_box, timed_move
 from test_lab import (
     WIDGET_TIMEOUT_MS,
     assert_every_cell_ran,
@@ -62,45 +63,17 @@ async (img) => {
 }
 """
 
-# Arms the latency probe for the next key press on the slider's handle; the record is kept in
-# window.__stepLatency: input (the keydown's time stamp), src (the image's new src was set),
-# painted (the frame after the one that painted the decoded image), all performance.now() ms.
-ARM_LATENCY_JS = """
-([img, handle]) => {
-    const record = {};
-    window.__stepLatency = record;
-    handle.addEventListener('keydown', event => { record.input = event.timeStamp; },
-                            {capture: true, once: true});
-    const before = img.src;
-    const observer = new MutationObserver(() => {
-        if (img.src === before) return;
-        observer.disconnect();
-        record.src = performance.now();
-        const painted = () => requestAnimationFrame(() => requestAnimationFrame(() => {
-            record.painted = performance.now();
-        }));
-        img.decode().then(painted, painted);  // a revoked URL still ends the measure
-    });
-    observer.observe(img, {attributes: true, attributeFilter: ['src']});
-}
-"""
-LATENCY_DONE_JS = "() => window.__stepLatency && window.__stepLatency.painted !== undefined"
-
-
 def pixel_digest(image: Locator) -> str:
     return image.evaluate(PIXEL_DIGEST_JS)
 
 
-def move(page: Page, image: Locator, handle: Locator, key: str) -> dict[str, float]:
+def move(image: Locator, handle: Locator, key: str) -> dict[str, float]:
     """Press ``key`` on the slider's handle; wait for the new image to be painted. Returns
     the latencies in ms: ``to_src`` (key press → new src) and ``to_paint`` (→ painted)."""
-    page.evaluate(ARM_LATENCY_JS, [image.element_handle(), handle.element_handle()])
-    handle.press(key)
-    page.wait_for_function(LATENCY_DONE_JS, timeout=WIDGET_TIMEOUT_MS, polling="raf")
-    record = page.evaluate("() => window.__stepLatency")
-    assert "input" in record, f"the {key} press never reached the slider's handle"
-    return {"to_src": record["src"] - record["input"],
-            "to_paint": record["painted"] - record["input"]}
+    latency = timed_move(image, explorer_box(image), handle, "slider",
+                         forward=key == "ArrowRight")
+    assert latency is not None, f"the {key} press sent no new picture"
+    return latency
 
 
 def expect_step(handle: Locator, readout: Locator, step: int) -> None:
@@ -131,12 +104,12 @@ def test_step_through_slider_steps_the_picture(page: Page, lab_server) -> None:
     expect_step(handle, readout, 1)
     first = pixel_digest(image)
 
-    on = move(page, image, handle, "ArrowRight")
+    on = move(image, handle, "ArrowRight")
     expect_step(handle, readout, 2)
     second = pixel_digest(image)
     assert second != first, "the slider moved to step 2, but the picture is step 1's"
 
-    back = move(page, image, handle, "ArrowLeft")
+    back = move(image, handle, "ArrowLeft")
     expect_step(handle, readout, 1)
     assert pixel_digest(image) == first, "back at step 1, the picture is not step 1's"
     assert_no_widget_error(notebook)
