@@ -217,7 +217,7 @@ def test_the_kept_backgrounds_are_bounded():
     for k in range(BACKGROUNDS_KEPT + 10):
         explorer.set(k=k)
         pictures[k] = bytes(explorer.image.value)
-    assert len(explorer._backgrounds) == BACKGROUNDS_KEPT
+    assert len(explorer._kept) == BACKGROUNDS_KEPT
     explorer.set(k=0)  # forgotten, so drawn again: still its own picture
     assert same_picture(bytes(explorer.image.value), pictures[0])
 

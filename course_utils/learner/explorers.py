@@ -52,7 +52,7 @@ __all__ = ["Frame", "Explorer", "HeatmapExplorer", "Overlay", "OverlayExplorer",
            "PanelExplorer", "snap_to_step"]
 
 
-BACKGROUNDS_KEPT = 32  # label sets whose still pixels a heatmap explorer keeps (~0.5 MB each)
+BACKGROUNDS_KEPT = 32  # label sets whose still pixels an explorer keeps (~0.5 MB each)
 
 
 def _on_grid(value: float, start: float, step: float, stop: float) -> float | None:
@@ -162,7 +162,10 @@ class Explorer:
             # live frame are drawn with it, not with a value the slider cannot hold.
             snap_to_step(control)
         self.update_times_ms: list[float] = []
-        self._base: object | None = None  # the still pixels without the ticks (see below)
+        self._base: object | None = None  # the still pixels without the ticks (_redraw_ticks)
+        # Labels or shapes seen before → their still pixels (_remember): another sentence
+        # picked again costs a repaint, not a drawing of the axes.
+        self._kept: OrderedDict[tuple, object] = OrderedDict()
         # A bare Figure (not pyplot's): it is never shown by the inline backend, only rendered.
         self.figure = Figure(figsize=figsize, dpi=dpi)
         FigureCanvasAgg(self.figure)
@@ -201,28 +204,35 @@ class Explorer:
         self.figure.set_layout_engine("none")  # freeze the layout: redraws only repaint
         self._background = canvas.copy_from_bbox(self.figure.bbox)
 
-    def _keep_ticked_parts(self, axes: Sequence[object]) -> None:
-        """Keep the still pixels after the ticks of ``axes`` changed (new labels, a new
-        shape). The first time, everything is drawn (and laid out), and so is a base: the
-        still pixels without those axes' ticks and axis labels. Later, only the ticks and
-        axis labels are drawn on the base: the rest of the figure (colour bars, titles of
-        still parts, other axes) is not drawn again."""
+    def _redraw_ticks(self, axes: Sequence[object]) -> None:
+        """Keep new still pixels after the ticks of ``axes`` changed (new labels, a new
+        shape): only the ticks and axis labels are drawn, on a base, the still pixels without
+        them (drawn once, at the first change); the rest of the figure (colour bars, other
+        axes) is not drawn again."""
         canvas, axis_artists = self.figure.canvas, [a for ax in axes for a in (ax.xaxis,
                                                                                ax.yaxis)]
         if self._base is None:
-            self._keep_still_parts()
             for axis in axis_artists:
                 axis.set_visible(False)
             canvas.draw()
             self._base = canvas.copy_from_bbox(self.figure.bbox)
             for axis in axis_artists:
                 axis.set_visible(True)
-            canvas.restore_region(self._background)  # the canvas as it was
-            return
         canvas.restore_region(self._base)
         for axis in axis_artists:
             self.figure.draw_artist(axis)
         self._background = canvas.copy_from_bbox(self.figure.bbox)
+
+    def _remember(self, key: tuple, make: Callable[[], object]) -> object:
+        """What ``make()`` keeps for ``key`` (the labels and shapes shown), made only the
+        first time; the last :data:`BACKGROUNDS_KEPT` keys are remembered."""
+        if key in self._kept:
+            self._kept.move_to_end(key)
+            return self._kept[key]
+        self._kept[key] = value = make()
+        if len(self._kept) > BACKGROUNDS_KEPT:
+            self._kept.popitem(last=False)  # the least recently shown
+        return value
 
     def _paint(self) -> bytes:
         """Restore the still background, paint the moving artists, return the PNG bytes."""
@@ -313,9 +323,6 @@ class HeatmapExplorer(Explorer):
                        "annotate": annotate, "colorbar": colorbar}
         self._sprites: _LabelSprites | None = None
         self._labels = (row_labels, col_labels)
-        # (shape, labels) → the still pixels and the cell labels' places drawn for them: a
-        # sentence picked again costs a repaint, not a drawing of the axes.
-        self._backgrounds: OrderedDict[tuple, tuple[object, list]] = OrderedDict()
         super().__init__(compute, controls, figsize, dpi)
 
     # ----------------------------------------------------------------------- drawing
@@ -338,7 +345,7 @@ class HeatmapExplorer(Explorer):
         self.ax = heatmap(frame.weights, frame.row_labels, frame.col_labels,
                           ax=self.figure.add_subplot(), title=frame.title, **self._style)
         self._artist = self.ax.images[0]
-        self._keep_background(frame)
+        self._keep_background(frame, relabelled=False)
 
     def _relabel(self, frame: Frame) -> None:
         """New labels (and perhaps a new shape) in the same axes: the layout stays frozen,
@@ -352,7 +359,7 @@ class HeatmapExplorer(Explorer):
         self.ax.set_ylim(n_q - 0.5, -0.5)
         label_axes(self.ax, n_q, n_k, frame.row_labels, frame.col_labels)
         self._place_cell_texts(n_q, n_k)
-        self._keep_background(frame)
+        self._keep_background(frame, relabelled=True)
 
     def _place_cell_texts(self, n_q: int, n_k: int) -> None:
         """One text per cell (row-major) when the cells are annotated, else none. The texts
@@ -370,7 +377,9 @@ class HeatmapExplorer(Explorer):
         for text, (i, j) in zip(self.ax.texts, np.ndindex(n_q, n_k), strict=False):
             text.set_position((j, i))  # its value is written by _update
 
-    def _keep_background(self, frame: Frame) -> None:
+    def _keep_background(self, frame: Frame, relabelled: bool) -> None:
+        """Keep the still pixels of ``frame``'s shape and labels: the whole figure drawn the
+        first time, only the ticks after new labels (or those kept when they were shown)."""
         self.shape = frame.weights.shape
         self._labels = (frame.row_labels, frame.col_labels)
         self._texts = list(self.ax.texts)
@@ -379,21 +388,22 @@ class HeatmapExplorer(Explorer):
         self._moving = [self._artist, self.ax.title]
         for text in self._texts:
             text.set_animated(True)
-        key = (self.shape, self._labels)
-        if key in self._backgrounds:  # labels seen before: their still pixels are kept
-            self._backgrounds.move_to_end(key)
-            self._background, self._label_pixels = self._backgrounds[key]
-            return
-        self._keep_ticked_parts([self.ax])
         if self._sprites is None and self._texts:
             self._sprites = _LabelSprites(self.figure.dpi, self._texts[0].get_fontproperties())
+        self._background, self._label_pixels = self._remember(
+            (self.shape, self._labels), lambda: self._draw_still(relabelled))
+
+    def _draw_still(self, relabelled: bool) -> tuple[object, list]:
+        """Draw the still pixels (:meth:`_redraw_ticks` after new labels); returns them with
+        the (row, column) of every cell label's centre in the frame."""
+        if relabelled:
+            self._redraw_ticks([self.ax])
+        else:
+            self._keep_still_parts()
         height = self.figure.canvas.get_width_height()[1]
-        self._label_pixels = [  # (row, column) of every label's centre in the frame
+        return self._background, [
             (height - y, x) for x, y in (self.ax.transData.transform(t.get_position())
                                          for t in self._texts)]
-        self._backgrounds[key] = (self._background, self._label_pixels)
-        if len(self._backgrounds) > BACKGROUNDS_KEPT:
-            self._backgrounds.popitem(last=False)  # the least recently shown labels
 
     def _paint_extra(self, pixels: np.ndarray) -> None:
         for text, (row, col) in zip(self._texts, self._label_pixels, strict=True):
@@ -552,9 +562,9 @@ class PanelExplorer(Explorer):
         self.shapes = [f.weights.shape for f in frames]
         self._labels = [(f.row_labels, f.col_labels) for f in frames]
         self._moving = [artist for ax in self.axes for artist in (ax.images[0], ax.title)]
-        self._backgrounds: OrderedDict[tuple, object] = OrderedDict()  # a new figure
+        self._kept.clear()  # a new figure: nothing kept holds
         self._base = None
-        self._keep_background()
+        self._keep_background(relabelled=False)
 
     def _update(self, frames: list[Frame]) -> None:
         if any(panel.annotate for panel in self.panels):
@@ -574,20 +584,19 @@ class PanelExplorer(Explorer):
         if reshaped:
             self.shapes = [f.weights.shape for f in frames]
             self._labels = [(f.row_labels, f.col_labels) for f in frames]
-            self._keep_background()  # the axes' ticks changed: another background
+            self._keep_background(relabelled=True)  # the axes' ticks changed
 
-    def _keep_background(self) -> None:
-        """Keep the still pixels of the shapes and labels shown now, or take them from the
-        ones kept when these were shown before."""
-        key = (tuple(self.shapes), tuple(self._labels))
-        if key in self._backgrounds:
-            self._backgrounds.move_to_end(key)
-            self._background = self._backgrounds[key]
-            return
-        self._keep_ticked_parts(self.axes)
-        self._backgrounds[key] = self._background
-        if len(self._backgrounds) > BACKGROUNDS_KEPT:
-            self._backgrounds.popitem(last=False)
+    def _keep_background(self, relabelled: bool) -> None:
+        """Keep the still pixels of the shapes and labels shown now: the whole figure drawn
+        the first time, only the ticks after a change (or those kept when shown before)."""
+        def draw() -> object:
+            if relabelled:
+                self._redraw_ticks(self.axes)
+            else:
+                self._keep_still_parts()
+            return self._background
+
+        self._background = self._remember((tuple(self.shapes), tuple(self._labels)), draw)
 
     @property
     def weights(self) -> list[np.ndarray]:
