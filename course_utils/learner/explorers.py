@@ -163,9 +163,7 @@ class Explorer:
             snap_to_step(control)
         self.update_times_ms: list[float] = []
         self._base: object | None = None  # the still pixels without the ticks (_redraw_ticks)
-        # Labels or shapes seen before → their still pixels (_remember): another sentence
-        # picked again costs a repaint, not a drawing of the axes.
-        self._kept: OrderedDict[tuple, object] = OrderedDict()
+        self._kept: OrderedDict[tuple, object] = OrderedDict()  # labels seen → still pixels
         # A bare Figure (not pyplot's): it is never shown by the inline backend, only rendered.
         self.figure = Figure(figsize=figsize, dpi=dpi)
         FigureCanvasAgg(self.figure)
@@ -378,8 +376,7 @@ class HeatmapExplorer(Explorer):
             text.set_position((j, i))  # its value is written by _update
 
     def _keep_background(self, frame: Frame, relabelled: bool) -> None:
-        """Keep the still pixels of ``frame``'s shape and labels: the whole figure drawn the
-        first time, only the ticks after new labels (or those kept when they were shown)."""
+        """Keep the still pixels of ``frame``'s shape and labels (see PanelExplorer's)."""
         self.shape = frame.weights.shape
         self._labels = (frame.row_labels, frame.col_labels)
         self._texts = list(self.ax.texts)
@@ -394,8 +391,7 @@ class HeatmapExplorer(Explorer):
             (self.shape, self._labels), lambda: self._draw_still(relabelled))
 
     def _draw_still(self, relabelled: bool) -> tuple[object, list]:
-        """Draw the still pixels (:meth:`_redraw_ticks` after new labels); returns them with
-        the (row, column) of every cell label's centre in the frame."""
+        """The still pixels drawn, and the (row, column) of every cell label's centre."""
         if relabelled:
             self._redraw_ticks([self.ax])
         else:
