@@ -27,7 +27,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from torch import Tensor
@@ -35,8 +34,7 @@ from torch import Tensor
 from ...worlds.seq2seq import Seq2Seq
 from ...worlds.translation import Batch
 from ..heatmaps import DPI
-from .chapter_09 import Pixels
-from .step_through import StepThrough
+from .step_through import Pixels, StepThrough, still_pixels
 
 __all__ = ["DecodingSteps", "decode_steps", "draw_seq2seq_attention", "superscript",
            "draw_decoding_step", "decoding_captions", "seq2seq_walkthrough", "drawn_alpha",
@@ -312,12 +310,13 @@ def still_layer(source_words: Sequence[str], steps: DecodingSteps, dpi: int = DP
     strips' key), rendered once: ``(height, width, 4)`` RGBA pixels on a transparent ground,
     the step-through's size at ``dpi``."""
     _check(source_words, steps)
-    fig = Figure(figsize=figsize, dpi=dpi, facecolor="none")
-    FigureCanvasAgg(fig)
-    draw_step(fig.add_axes(AXES_RECT), source_words, steps, 0, translation=True, parts=STILL)
-    _key(fig, steps)
-    fig.canvas.draw()
-    return np.asarray(fig.canvas.buffer_rgba()).copy()
+
+    def draw(fig: Figure) -> None:
+        draw_step(fig.add_axes(AXES_RECT), source_words, steps, 0, translation=True,
+                  parts=STILL)
+        _key(fig, steps)
+
+    return still_pixels(draw, figsize, dpi)
 
 
 def _key(fig: Figure, steps: DecodingSteps) -> None:

@@ -22,16 +22,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from matplotlib.artist import Artist
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from ...mechanisms.efficient import OnlineSoftmax
 from ..heatmaps import DPI
-from .step_through import StepThrough
+from .step_through import Pixels, StepThrough, still_pixels
 
 __all__ = ["BlockedSoftmax", "blocked_numbers", "blocked_steps", "table_row", "still_layer",
            "Pixels", "draw_blocked_step", "figure_size", "blocked_computation", "MAX_BLOCKS"]
@@ -222,11 +220,8 @@ def _still(ax: Axes, numbers: BlockedSoftmax, rows: int) -> None:
 def still_layer(numbers: BlockedSoftmax, dpi: int = DPI) -> np.ndarray:
     """The still parts with every table row, rendered once: ``(height, width, 4)`` RGBA
     pixels on a transparent ground, the figure's size at ``dpi``."""
-    fig = Figure(figsize=_layout(numbers), dpi=dpi, facecolor="none")
-    FigureCanvasAgg(fig)
-    _still(_inch_axes(fig), numbers, numbers.blocks)
-    fig.canvas.draw()
-    return np.asarray(fig.canvas.buffer_rgba()).copy()
+    return still_pixels(lambda fig: _still(_inch_axes(fig), numbers, numbers.blocks),
+                        _layout(numbers), dpi)
 
 
 def _shown(layer: np.ndarray, numbers: BlockedSoftmax, step: int, dpi: float) -> np.ndarray:
@@ -238,23 +233,6 @@ def _shown(layer: np.ndarray, numbers: BlockedSoftmax, step: int, dpi: float) ->
     shown = layer.copy()
     shown[first:last + 1, int(TABLE_X * dpi) - 2:, 3] = 0
     return shown
-
-
-class Pixels(Artist):
-    """RGBA pixels ``(height, width, 4)``, the figure's size, pasted over the figure as they
-    are: no resampling, unlike ``figimage`` (it costs a few milliseconds, not tens)."""
-
-    zorder = 1  # over the axes
-
-    def __init__(self, pixels: np.ndarray) -> None:
-        super().__init__()
-        self.pixels = pixels
-
-    def draw(self, renderer: object) -> None:
-        if self.get_visible():
-            gc = renderer.new_gc()
-            renderer.draw_image(gc, 0, 0, self.pixels[::-1])  # Agg's rows run bottom-up
-            gc.restore()
 
 
 # ----------------------------------------------------------- the moving parts (this step)
